@@ -1,0 +1,3 @@
+module xwasi/examples
+
+go 1.21

@@ -1,0 +1,65 @@
+//! The WASI core of one `WASI` object: its fd table, preopens, args, env,
+//! clocks and scheduler, served to both execution modes (wasmer and V8).
+//!
+//! The preview1 semantics come from wasmtime's `wasi-common` on `cap-std`,
+//! which resolves every path beneath a preopen's directory handle (no `..`
+//! or symlink escapes by construction). See docs/DESIGN.md for why.
+//! `syscalls` is the ABI glue: guest arguments in, errno out.
+
+pub mod syscalls;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use wasi_common::sync::WasiCtxBuilder;
+use wasi_common::WasiCtx;
+
+use crate::errors::{type_error, wasi_error};
+use crate::options::{WasiOptions, WasiVersions};
+use crate::stdio::HostFd;
+
+/// The state behind one `WASI` object.
+pub struct WasiCore {
+    pub ctx: WasiCtx,
+    pub versions: WasiVersions,
+}
+
+impl WasiCore {
+    pub fn new(options: &WasiOptions) -> napi::Result<Self> {
+        let versions = WasiVersions::parse(options.version.as_deref())?;
+        let mut builder = WasiCtxBuilder::new();
+        for arg in &options.args {
+            builder
+                .arg(arg)
+                .map_err(|e| type_error(format!("The \"args\" option: {e}")))?;
+        }
+        for var in &options.env {
+            builder
+                .env(&var.name, &var.value)
+                .map_err(|e| type_error(format!("The \"env\" option: {e}")))?;
+        }
+        builder
+            .stdin(Box::new(stdio_fd("stdin", options.stdin, false)?))
+            .stdout(Box::new(stdio_fd("stdout", options.stdout, true)?))
+            .stderr(Box::new(stdio_fd("stderr", options.stderr, true)?));
+        for preopen in &options.preopens {
+            let dir = Dir::open_ambient_dir(&preopen.host, ambient_authority()).map_err(|e| {
+                wasi_error(format!(
+                    "cannot open preopen '{}' -> '{}': {e}",
+                    preopen.guest, preopen.host
+                ))
+            })?;
+            builder.preopened_dir(dir, &preopen.guest).map_err(|e| {
+                wasi_error(format!("cannot preopen '{}': {e}", preopen.guest))
+            })?;
+        }
+        Ok(WasiCore {
+            ctx: builder.build(),
+            versions,
+        })
+    }
+}
+
+fn stdio_fd(option: &str, fd: i32, append: bool) -> napi::Result<HostFd> {
+    HostFd::dup(fd, append)
+        .map_err(|e| type_error(format!("The \"{option}\" option: file descriptor {fd}: {e}")))
+}

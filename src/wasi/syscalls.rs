@@ -1,0 +1,190 @@
+//! WASI preview1 syscalls, by ABI: the one list of every syscall with its
+//! wasm signature, and the glue that runs each on a `WasiCtx` over guest
+//! memory borrowed in place.
+//!
+//! `wasi_snapshot_preview1` and `wasi_unstable` share wasm signatures but not
+//! struct layouts or constants; `wasi-common` implements each ABI, so the two
+//! namespaces below call into its `preview_1` and `preview_0` modules.
+//! `proc_exit` and `sock_accept` are outside the shared list: the first is
+//! ours (any exit code, not only 0..126), the second exists in preview1 only.
+
+use std::fmt;
+
+use wasi_common::WasiCtx;
+use wiggle::GuestMemory;
+
+/// Why a syscall stops the guest instead of returning an errno to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// `proc_exit(code)`.
+    Exit(u32),
+    /// A fault of the guest the syscall cannot answer with an errno.
+    Trap(String),
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::Exit(code) => write!(f, "exit with code {code}"),
+            Stop::Trap(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Stop {}
+
+/// `for_each_shared_syscall!(m!(a, b,))` expands to `m!(a, b, ...)` followed
+/// by every syscall both namespaces share, as `(name, [argument: type, ...])`.
+/// Every one returns an errno (`i32`).
+#[macro_export]
+macro_rules! for_each_shared_syscall {
+    ($callback:ident ! ( $($prefix:tt)* )) => {
+        $callback! {
+            $($prefix)*
+            (args_get, [argv: i32, argv_buf: i32]),
+            (args_sizes_get, [argc: i32, argv_buf_size: i32]),
+            (environ_get, [environ: i32, environ_buf: i32]),
+            (environ_sizes_get, [count: i32, buf_size: i32]),
+            (clock_res_get, [id: i32, resolution: i32]),
+            (clock_time_get, [id: i32, precision: i64, time: i32]),
+            (fd_advise, [fd: i32, offset: i64, len: i64, advice: i32]),
+            (fd_allocate, [fd: i32, offset: i64, len: i64]),
+            (fd_close, [fd: i32]),
+            (fd_datasync, [fd: i32]),
+            (fd_fdstat_get, [fd: i32, stat: i32]),
+            (fd_fdstat_set_flags, [fd: i32, flags: i32]),
+            (fd_fdstat_set_rights, [fd: i32, base: i64, inheriting: i64]),
+            (fd_filestat_get, [fd: i32, stat: i32]),
+            (fd_filestat_set_size, [fd: i32, size: i64]),
+            (fd_filestat_set_times, [fd: i32, atim: i64, mtim: i64, fst_flags: i32]),
+            (fd_pread, [fd: i32, iovs: i32, iovs_len: i32, offset: i64, nread: i32]),
+            (fd_prestat_get, [fd: i32, prestat: i32]),
+            (fd_prestat_dir_name, [fd: i32, path: i32, path_len: i32]),
+            (fd_pwrite, [fd: i32, iovs: i32, iovs_len: i32, offset: i64, nwritten: i32]),
+            (fd_read, [fd: i32, iovs: i32, iovs_len: i32, nread: i32]),
+            (fd_readdir, [fd: i32, buf: i32, buf_len: i32, cookie: i64, bufused: i32]),
+            (fd_renumber, [fd: i32, to: i32]),
+            (fd_seek, [fd: i32, offset: i64, whence: i32, newoffset: i32]),
+            (fd_sync, [fd: i32]),
+            (fd_tell, [fd: i32, offset: i32]),
+            (fd_write, [fd: i32, iovs: i32, iovs_len: i32, nwritten: i32]),
+            (path_create_directory, [fd: i32, path: i32, path_len: i32]),
+            (path_filestat_get, [fd: i32, flags: i32, path: i32, path_len: i32, stat: i32]),
+            (path_filestat_set_times, [fd: i32, flags: i32, path: i32, path_len: i32, atim: i64, mtim: i64, fst_flags: i32]),
+            (path_link, [old_fd: i32, old_flags: i32, old_path: i32, old_path_len: i32, new_fd: i32, new_path: i32, new_path_len: i32]),
+            (path_open, [fd: i32, dirflags: i32, path: i32, path_len: i32, oflags: i32, rights_base: i64, rights_inheriting: i64, fdflags: i32, opened_fd: i32]),
+            (path_readlink, [fd: i32, path: i32, path_len: i32, buf: i32, buf_len: i32, bufused: i32]),
+            (path_remove_directory, [fd: i32, path: i32, path_len: i32]),
+            (path_rename, [fd: i32, old_path: i32, old_path_len: i32, new_fd: i32, new_path: i32, new_path_len: i32]),
+            (path_symlink, [old_path: i32, old_path_len: i32, fd: i32, new_path: i32, new_path_len: i32]),
+            (path_unlink_file, [fd: i32, path: i32, path_len: i32]),
+            (poll_oneoff, [subscriptions: i32, events: i32, nsubscriptions: i32, nevents: i32]),
+            (proc_raise, [signal: i32]),
+            (sched_yield, []),
+            (random_get, [buf: i32, buf_len: i32]),
+            (sock_recv, [fd: i32, ri_data: i32, ri_data_len: i32, ri_flags: i32, ro_datalen: i32, ro_flags: i32]),
+            (sock_send, [fd: i32, si_data: i32, si_data_len: i32, si_flags: i32, so_datalen: i32]),
+            (sock_shutdown, [fd: i32, how: i32])
+        }
+    };
+}
+
+/// Turns what a `wasi-common` syscall returned into an errno or a stop.
+fn finish(
+    outcome: wiggle::error::Result<wiggle::error::Result<i32>>,
+) -> Result<i32, Stop> {
+    match outcome {
+        Ok(Ok(errno)) => Ok(errno),
+        Ok(Err(err)) | Err(err) => match err.downcast_ref::<wasi_common::I32Exit>() {
+            Some(exit) => Err(Stop::Exit(exit.0 as u32)),
+            None => Err(Stop::Trap(format!("WASI syscall failed: {err:#}"))),
+        },
+    }
+}
+
+/// `proc_exit` in both namespaces: every `u32` is a valid exit code (Go's
+/// `os.Exit(255)` must give 255, not a trap).
+pub fn proc_exit(code: i32) -> Stop {
+    Stop::Exit(code as u32)
+}
+
+macro_rules! namespace {
+    ($namespace:ident, $implementation:path, $(($name:ident, [$($arg:ident : $ty:ty),*])),*) => {
+        pub mod $namespace {
+            use super::*;
+            use $implementation as imp;
+            $(
+                pub fn $name(
+                    ctx: &mut WasiCtx,
+                    memory: &mut GuestMemory<'_>,
+                    $($arg: $ty),*
+                ) -> Result<i32, Stop> {
+                    finish(wiggle::run_in_dummy_executor(imp::$name(ctx, memory, $($arg),*)))
+                }
+            )*
+        }
+    };
+}
+
+crate::for_each_shared_syscall!(namespace!(
+    preview1,
+    wasi_common::snapshots::preview_1::wasi_snapshot_preview1,
+    (sock_accept, [fd: i32, flags: i32, result_fd: i32]),
+));
+crate::for_each_shared_syscall!(namespace!(
+    unstable,
+    wasi_common::snapshots::preview_0::wasi_unstable,
+));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasi_common::sync::WasiCtxBuilder;
+
+    fn ctx_with_args(args: &[&str]) -> WasiCtx {
+        let mut builder = WasiCtxBuilder::new();
+        for arg in args {
+            builder.arg(arg).unwrap();
+        }
+        builder.build()
+    }
+
+    #[test]
+    fn args_sizes_get_writes_both_counts_into_guest_memory() {
+        let mut ctx = ctx_with_args(&["prog", "ab"]);
+        let mut bytes = vec![0u8; 64];
+        let mut memory = GuestMemory::Unshared(&mut bytes);
+        assert_eq!(preview1::args_sizes_get(&mut ctx, &mut memory, 8, 12), Ok(0));
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
+        assert_eq!(u32::from_le_bytes(bytes[12..16].try_into().unwrap()), 8);
+    }
+
+    #[test]
+    fn a_pointer_past_the_end_of_memory_is_an_errno_not_a_fault() {
+        let mut ctx = ctx_with_args(&["prog"]);
+        let mut bytes = vec![0u8; 16];
+        let mut memory = GuestMemory::Unshared(&mut bytes);
+        let errno = unstable::args_sizes_get(&mut ctx, &mut memory, 14, 60).unwrap();
+        assert_ne!(errno, 0);
+    }
+
+    #[test]
+    fn the_two_namespaces_lay_out_filestat_differently() {
+        // preview1's filestat is 64 bytes (8-byte nlink), preview0's is 56
+        // (4-byte nlink): for the same file, only preview1 writes bytes 56..64.
+        let mut ctx = ctx_with_args(&[]);
+        let mut p1 = vec![0xAAu8; 128];
+        let mut p0 = vec![0xAAu8; 128];
+        let e1 = preview1::fd_filestat_get(&mut ctx, &mut GuestMemory::Unshared(&mut p1), 0, 0);
+        let e0 = unstable::fd_filestat_get(&mut ctx, &mut GuestMemory::Unshared(&mut p0), 0, 0);
+        assert_eq!((e1, e0), (Ok(0), Ok(0)));
+        assert_eq!(p0[56..64], [0xAA; 8]);
+        assert_ne!(p1[56..64], [0xAA; 8]);
+    }
+
+    #[test]
+    fn proc_exit_keeps_every_code() {
+        assert_eq!(proc_exit(255), Stop::Exit(255));
+        assert_eq!(proc_exit(-1), Stop::Exit(u32::MAX));
+    }
+}
