@@ -82,4 +82,3 @@ pub fn compile(kind: EngineKind, bytes: &[u8]) -> napi::Result<Module> {
         .insert(key, module.clone());
     Ok(module)
 }
-

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use napi::{Error, Status};
 use wasmer::RuntimeError;
+use wasmer_types::TrapCode;
 
 /// The JS error class an error is thrown as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,16 +52,17 @@ pub fn wasi_error(message: impl AsRef<str>) -> Error {
 
 /// Describes a wasm trap like V8 does: the trap, then one `at` line per
 /// wasm frame, innermost first, with names from the module's name section.
+/// wasmer records no frames for a stack overflow (unwinding an exhausted
+/// stack is unsafe), so say so rather than print an empty backtrace.
 pub fn describe_trap(err: &RuntimeError) -> String {
     let mut text = err.message();
+    if err.trace().is_empty() && err.clone().to_trap() == Some(TrapCode::StackOverflow) {
+        text.push_str(" (infinite recursion? wasmer keeps no wasm backtrace for a stack overflow)");
+    }
     for frame in err.trace() {
         let func = frame.func_index();
         let _ = match frame.function_name() {
-            Some(name) => write!(
-                text,
-                "\n    at {name} ({}[{func}])",
-                frame.module_name()
-            ),
+            Some(name) => write!(text, "\n    at {name} ({}[{func}])", frame.module_name()),
             None => write!(text, "\n    at {}[{func}]", frame.module_name()),
         };
     }

@@ -6,6 +6,7 @@
 //! - `engine`: compilers (Cranelift, Singlepass) and the compiled-module cache.
 //! - `wasi`: the WASI core (fd table, preopens, clocks) and its syscalls.
 //! - `native`: running a module in wasmer.
+//! - `v8_bridge`: the syscalls as JS functions, for modules V8 runs.
 //! - `stdio`: the guest's stdio on host file descriptors.
 //! - `errors`: errors as JS sees them.
 
@@ -16,13 +17,20 @@ mod errors;
 mod native;
 mod options;
 mod stdio;
+mod v8_bridge;
 mod wasi;
 
-use napi::bindgen_prelude::Uint8Array;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use napi::bindgen_prelude::{FromNapiValue, Object, Uint8Array};
+use napi::Env;
 use napi_derive::napi;
 
-use crate::options::{EngineKind, WasiOptions};
-use crate::wasi::WasiCore;
+use crate::errors::{type_error, wasi_error};
+use crate::options::{EngineKind, WasiOptions, WasiVersions};
+use crate::v8_bridge::SharedCtx;
 
 /// How a run of `_start` ended.
 #[napi(object)]
@@ -34,10 +42,12 @@ pub struct RunOutcome {
     pub called_exit: bool,
 }
 
-/// The native half of a JS `WASI` object (see `index.js`).
+/// The native half of a JS `WASI` object (see `index.js`): its WASI state,
+/// used by exactly one run, native or in V8.
 #[napi]
 pub struct WasiHandle {
-    core: WasiCore,
+    ctx: SharedCtx,
+    versions: WasiVersions,
     engine: EngineKind,
 }
 
@@ -46,8 +56,13 @@ impl WasiHandle {
     #[napi(constructor)]
     pub fn new(options: WasiOptions) -> napi::Result<Self> {
         let engine = EngineKind::parse(&options.engine)?;
-        let core = WasiCore::new(&options)?;
-        Ok(WasiHandle { core, engine })
+        let versions = WasiVersions::parse(options.version.as_deref())?;
+        let ctx = wasi::build_ctx(&options)?;
+        Ok(WasiHandle {
+            ctx: Rc::new(RefCell::new(Some(ctx))),
+            versions,
+            engine,
+        })
     }
 
     /// Compiles `bytes` (or takes them from the cache), runs `_start` in
@@ -55,11 +70,41 @@ impl WasiHandle {
     #[napi]
     pub fn start_native(&self, bytes: Uint8Array) -> napi::Result<RunOutcome> {
         let module = engine::compile(self.engine, &bytes)?;
-        native::run_start(
-            engine::engine(self.engine),
-            &module,
-            self.core.ctx.clone(),
-            self.core.versions,
-        )
+        // The run owns the WASI state: wasi-common needs it unshared (e.g.
+        // for fd_fdstat_set_flags), and a WASI object runs only once.
+        let ctx = self
+            .ctx
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| wasi_error("this WASI object has already run a module"))?;
+        native::run_start(engine::engine(self.engine), &module, ctx, self.versions)
+    }
+
+    /// The syscalls of `abi` (`preview1` or `unstable`) as JS functions that
+    /// take the guest's `memory.buffer` first, then the wasm arguments.
+    #[napi(
+        ts_return_type = "Record<string, (memory: ArrayBuffer, ...args: Array<number | bigint>) => number>"
+    )]
+    pub fn syscall_functions<'env>(
+        &self,
+        env: &'env Env,
+        abi: String,
+    ) -> napi::Result<Object<'env>> {
+        let table = v8_bridge::table(&abi)
+            .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
+        let object = v8_bridge::syscall_object(env.raw(), table, &self.ctx)?;
+        // SAFETY: a live object just created in `env`.
+        unsafe { Object::from_napi_value(env.raw(), object) }
+    }
+
+    /// The number of wasm parameters of each syscall of `abi`.
+    #[napi]
+    pub fn syscall_arities(&self, abi: String) -> napi::Result<HashMap<String, u32>> {
+        let table = v8_bridge::table(&abi)
+            .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
+        Ok(table
+            .iter()
+            .map(|s| (s.name.to_string(), s.arity))
+            .collect())
     }
 }

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeSet;
 
+use wasi_common::WasiCtx;
 use wasmer::{
     Engine, Function, FunctionEnv, FunctionEnvMut, Imports, Instance, InstantiationError, Memory,
     Module, RuntimeError, Store,
 };
-use wasi_common::WasiCtx;
 use wiggle::GuestMemory;
 
 use crate::errors::{describe_trap, js_error, ErrorKind};
@@ -76,7 +76,11 @@ fn proc_exit(store: &mut Store, env: &FunctionEnv<NativeEnv>) -> Function {
 }
 
 /// The WASI imports of every namespace `versions` asks for.
-fn wasi_imports(store: &mut Store, env: &FunctionEnv<NativeEnv>, versions: WasiVersions) -> Imports {
+fn wasi_imports(
+    store: &mut Store,
+    env: &FunctionEnv<NativeEnv>,
+    versions: WasiVersions,
+) -> Imports {
     let mut imports = Imports::new();
     if versions.preview1 {
         crate::for_each_shared_syscall!(define_syscalls!(
@@ -86,9 +90,7 @@ fn wasi_imports(store: &mut Store, env: &FunctionEnv<NativeEnv>, versions: WasiV
         imports.define(PREVIEW1, "proc_exit", proc_exit(store, env));
     }
     if versions.unstable {
-        crate::for_each_shared_syscall!(define_syscalls!(
-            imports, store, env, UNSTABLE, unstable,
-        ));
+        crate::for_each_shared_syscall!(define_syscalls!(imports, store, env, UNSTABLE, unstable,));
         imports.define(UNSTABLE, "proc_exit", proc_exit(store, env));
     }
     imports
@@ -108,7 +110,9 @@ fn check_imports(module: &Module, imports: &Imports) -> napi::Result<()> {
     let list = missing.into_iter().collect::<Vec<_>>().join(", ");
     Err(js_error(
         ErrorKind::Link,
-        format!("WebAssembly.Instance(): unknown import(s) not provided by WASI or the host: {list}"),
+        format!(
+            "WebAssembly.Instance(): unknown import(s) not provided by WASI or the host: {list}"
+        ),
     ))
 }
 

@@ -96,8 +96,14 @@ mod tests {
 
     #[test]
     fn engine_names() {
-        assert_eq!(EngineKind::parse("cranelift").unwrap(), EngineKind::Cranelift);
-        assert_eq!(EngineKind::parse("singlepass").unwrap(), EngineKind::Singlepass);
+        assert_eq!(
+            EngineKind::parse("cranelift").unwrap(),
+            EngineKind::Cranelift
+        );
+        assert_eq!(
+            EngineKind::parse("singlepass").unwrap(),
+            EngineKind::Singlepass
+        );
         let err = EngineKind::parse("llvm").unwrap_err();
         assert!(err.reason.contains("\"engine\""), "{}", err.reason);
     }

@@ -181,7 +181,8 @@ mod tests {
         });
         let mut written = 0;
         while written < chunk.len() {
-            written += run(out.write_vectored(&[IoSlice::new(&chunk[written..])])).unwrap() as usize;
+            written +=
+                run(out.write_vectored(&[IoSlice::new(&chunk[written..])])).unwrap() as usize;
         }
         drop(out);
         assert_eq!(drain.join().unwrap(), chunk.len());

@@ -6,6 +6,7 @@
 //! or symlink escapes by construction). See docs/DESIGN.md for why.
 //! `syscalls` is the ABI glue: guest arguments in, errno out.
 
+mod fixes;
 pub mod syscalls;
 
 use cap_std::ambient_authority;
@@ -14,52 +15,44 @@ use wasi_common::sync::WasiCtxBuilder;
 use wasi_common::WasiCtx;
 
 use crate::errors::{type_error, wasi_error};
-use crate::options::{WasiOptions, WasiVersions};
+use crate::options::WasiOptions;
 use crate::stdio::HostFd;
 
-/// The state behind one `WASI` object.
-pub struct WasiCore {
-    pub ctx: WasiCtx,
-    pub versions: WasiVersions,
-}
-
-impl WasiCore {
-    pub fn new(options: &WasiOptions) -> napi::Result<Self> {
-        let versions = WasiVersions::parse(options.version.as_deref())?;
-        let mut builder = WasiCtxBuilder::new();
-        for arg in &options.args {
-            builder
-                .arg(arg)
-                .map_err(|e| type_error(format!("The \"args\" option: {e}")))?;
-        }
-        for var in &options.env {
-            builder
-                .env(&var.name, &var.value)
-                .map_err(|e| type_error(format!("The \"env\" option: {e}")))?;
-        }
+/// Builds the WASI state of one `WASI` object from its options.
+pub fn build_ctx(options: &WasiOptions) -> napi::Result<WasiCtx> {
+    let mut builder = WasiCtxBuilder::new();
+    for arg in &options.args {
         builder
-            .stdin(Box::new(stdio_fd("stdin", options.stdin, false)?))
-            .stdout(Box::new(stdio_fd("stdout", options.stdout, true)?))
-            .stderr(Box::new(stdio_fd("stderr", options.stderr, true)?));
-        for preopen in &options.preopens {
-            let dir = Dir::open_ambient_dir(&preopen.host, ambient_authority()).map_err(|e| {
-                wasi_error(format!(
-                    "cannot open preopen '{}' -> '{}': {e}",
-                    preopen.guest, preopen.host
-                ))
-            })?;
-            builder.preopened_dir(dir, &preopen.guest).map_err(|e| {
-                wasi_error(format!("cannot preopen '{}': {e}", preopen.guest))
-            })?;
-        }
-        Ok(WasiCore {
-            ctx: builder.build(),
-            versions,
-        })
+            .arg(arg)
+            .map_err(|e| type_error(format!("The \"args\" option: {e}")))?;
     }
+    for var in &options.env {
+        builder
+            .env(&var.name, &var.value)
+            .map_err(|e| type_error(format!("The \"env\" option: {e}")))?;
+    }
+    builder
+        .stdin(Box::new(stdio_fd("stdin", options.stdin, false)?))
+        .stdout(Box::new(stdio_fd("stdout", options.stdout, true)?))
+        .stderr(Box::new(stdio_fd("stderr", options.stderr, true)?));
+    for preopen in &options.preopens {
+        let dir = Dir::open_ambient_dir(&preopen.host, ambient_authority()).map_err(|e| {
+            wasi_error(format!(
+                "cannot open preopen '{}' -> '{}': {e}",
+                preopen.guest, preopen.host
+            ))
+        })?;
+        builder
+            .preopened_dir(dir, &preopen.guest)
+            .map_err(|e| wasi_error(format!("cannot preopen '{}': {e}", preopen.guest)))?;
+    }
+    Ok(builder.build())
 }
 
 fn stdio_fd(option: &str, fd: i32, append: bool) -> napi::Result<HostFd> {
-    HostFd::dup(fd, append)
-        .map_err(|e| type_error(format!("The \"{option}\" option: file descriptor {fd}: {e}")))
+    HostFd::dup(fd, append).map_err(|e| {
+        type_error(format!(
+            "The \"{option}\" option: file descriptor {fd}: {e}"
+        ))
+    })
 }

@@ -13,6 +13,8 @@ use std::fmt;
 use wasi_common::WasiCtx;
 use wiggle::GuestMemory;
 
+use super::fixes;
+
 /// Why a syscall stops the guest instead of returning an errno to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
@@ -89,16 +91,24 @@ macro_rules! for_each_shared_syscall {
     };
 }
 
+/// errno `fault`, in both ABIs.
+const ERRNO_FAULT: i32 = 21;
+
 /// Turns what a `wasi-common` syscall returned into an errno or a stop.
-fn finish(
-    outcome: wiggle::error::Result<wiggle::error::Result<i32>>,
-) -> Result<i32, Stop> {
+/// A pointer or length outside guest memory is EFAULT for the guest to
+/// handle (as in node:wasi), never an access outside memory nor a trap.
+fn finish(outcome: wiggle::error::Result<wiggle::error::Result<i32>>) -> Result<i32, Stop> {
     match outcome {
         Ok(Ok(errno)) => Ok(errno),
-        Ok(Err(err)) | Err(err) => match err.downcast_ref::<wasi_common::I32Exit>() {
-            Some(exit) => Err(Stop::Exit(exit.0 as u32)),
-            None => Err(Stop::Trap(format!("WASI syscall failed: {err:#}"))),
-        },
+        Ok(Err(err)) | Err(err) => {
+            if let Some(exit) = err.downcast_ref::<wasi_common::I32Exit>() {
+                Err(Stop::Exit(exit.0 as u32))
+            } else if err.downcast_ref::<wiggle::GuestError>().is_some() {
+                Ok(ERRNO_FAULT)
+            } else {
+                Err(Stop::Trap(format!("WASI syscall failed: {err:#}")))
+            }
+        }
     }
 }
 
@@ -108,18 +118,50 @@ pub fn proc_exit(code: i32) -> Stop {
     Stop::Exit(code as u32)
 }
 
+/// Runs one wasi-common syscall to completion (they never wait on a future).
+macro_rules! run {
+    ($imp:ident :: $name:ident ($($arg:expr),*)) => {
+        finish(wiggle::run_in_dummy_executor($imp::$name($($arg),*)))
+    };
+}
+
+/// The body of one syscall: wasi-common's, or a correction from `fixes`.
+macro_rules! syscall_body {
+    (path_open, $imp:ident, $ctx:ident, $memory:ident,
+     [$fd:ident, $dirflags:ident, $path:ident, $path_len:ident, $oflags:ident,
+      $base:ident, $inheriting:ident, $fdflags:ident, $opened_fd:ident]) => {
+        fixes::path_open(
+            $ctx, $memory, $oflags, $fdflags, $opened_fd,
+            &mut |ctx, memory, fdflags| run!($imp::path_open(
+                ctx, memory, $fd, $dirflags, $path, $path_len, $oflags, $base, $inheriting,
+                fdflags, $opened_fd
+            )),
+            &mut |ctx, memory, fd, flags| run!($imp::fd_fdstat_set_flags(ctx, memory, fd, flags)),
+        )
+    };
+    (sock_shutdown, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $how:ident]) => {{
+        let mut fdstat = [0u8; fixes::FDSTAT_SIZE];
+        let fdstat_errno = run!($imp::fd_fdstat_get($ctx, &mut GuestMemory::Unshared(&mut fdstat), $fd, 0))?;
+        fixes::sock_shutdown(fdstat_errno, fdstat[0], &mut || run!($imp::sock_shutdown($ctx, $memory, $fd, $how)))
+    }};
+    ($name:ident, $imp:ident, $ctx:ident, $memory:ident, [$($arg:ident),*]) => {
+        run!($imp::$name($ctx, $memory $(, $arg)*))
+    };
+}
+
 macro_rules! namespace {
     ($namespace:ident, $implementation:path, $(($name:ident, [$($arg:ident : $ty:ty),*])),*) => {
         pub mod $namespace {
             use super::*;
             use $implementation as imp;
             $(
+                #[allow(clippy::too_many_arguments)]
                 pub fn $name(
                     ctx: &mut WasiCtx,
                     memory: &mut GuestMemory<'_>,
                     $($arg: $ty),*
                 ) -> Result<i32, Stop> {
-                    finish(wiggle::run_in_dummy_executor(imp::$name(ctx, memory, $($arg),*)))
+                    syscall_body!($name, imp, ctx, memory, [$($arg),*])
                 }
             )*
         }
@@ -149,12 +191,22 @@ mod tests {
         builder.build()
     }
 
+    fn bytes_snapshot(memory: &GuestMemory<'_>) -> Vec<u8> {
+        match memory {
+            GuestMemory::Unshared(bytes) => bytes.to_vec(),
+            GuestMemory::Shared(_) => unreachable!(),
+        }
+    }
+
     #[test]
     fn args_sizes_get_writes_both_counts_into_guest_memory() {
         let mut ctx = ctx_with_args(&["prog", "ab"]);
         let mut bytes = vec![0u8; 64];
         let mut memory = GuestMemory::Unshared(&mut bytes);
-        assert_eq!(preview1::args_sizes_get(&mut ctx, &mut memory, 8, 12), Ok(0));
+        assert_eq!(
+            preview1::args_sizes_get(&mut ctx, &mut memory, 8, 12),
+            Ok(0)
+        );
         assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
         assert_eq!(u32::from_le_bytes(bytes[12..16].try_into().unwrap()), 8);
     }
@@ -164,8 +216,19 @@ mod tests {
         let mut ctx = ctx_with_args(&["prog"]);
         let mut bytes = vec![0u8; 16];
         let mut memory = GuestMemory::Unshared(&mut bytes);
-        let errno = unstable::args_sizes_get(&mut ctx, &mut memory, 14, 60).unwrap();
-        assert_ne!(errno, 0);
+        assert_eq!(
+            unstable::args_sizes_get(&mut ctx, &mut memory, 14, 60),
+            Ok(ERRNO_FAULT)
+        );
+        assert_eq!(
+            bytes_snapshot(&memory),
+            vec![0; 16],
+            "a straddling write writes nothing"
+        );
+        assert_eq!(
+            preview1::args_sizes_get(&mut ctx, &mut memory, u32::MAX as i32, 0),
+            Ok(ERRNO_FAULT)
+        );
     }
 
     #[test]

@@ -1,0 +1,53 @@
+'use strict'
+// The WASI imports for modules that V8 runs (node:wasi's `wasiImport` and
+// `getImportObject()`). Each import calls the addon's syscall with the
+// instance's current `memory.buffer`, read at every call because it changes
+// whenever the guest grows its memory.
+
+const NAMESPACES = { preview1: 'wasi_snapshot_preview1', unstable: 'wasi_unstable' }
+
+/** Thrown through wasm frames by `proc_exit`, caught by start(). */
+class WasiExit {
+  constructor(code) {
+    this.code = code
+  }
+}
+
+// One wrapper per arity, so V8 calls each import with exactly its wasm
+// parameters and no rest-argument array is built per call.
+function bindSyscall(raw, arity, buffer) {
+  switch (arity) {
+    case 0: return () => raw(buffer())
+    case 1: return (a) => raw(buffer(), a)
+    case 2: return (a, b) => raw(buffer(), a, b)
+    case 3: return (a, b, c) => raw(buffer(), a, b, c)
+    case 4: return (a, b, c, d) => raw(buffer(), a, b, c, d)
+    case 5: return (a, b, c, d, e) => raw(buffer(), a, b, c, d, e)
+    case 6: return (a, b, c, d, e, f) => raw(buffer(), a, b, c, d, e, f)
+    case 7: return (a, b, c, d, e, f, g) => raw(buffer(), a, b, c, d, e, f, g)
+    case 8: return (a, b, c, d, e, f, g, h) => raw(buffer(), a, b, c, d, e, f, g, h)
+    case 9: return (a, b, c, d, e, f, g, h, i) => raw(buffer(), a, b, c, d, e, f, g, h, i)
+    default: throw new Error(`no wrapper for a syscall of ${arity} parameters`)
+  }
+}
+
+/**
+ * The syscalls of `abi` ('preview1' or 'unstable') as wasm imports.
+ * @param handle the addon's WasiHandle
+ * @param buffer returns the guest's current memory.buffer (or undefined)
+ */
+function createImports(handle, abi, buffer) {
+  const raw = handle.syscallFunctions(abi)
+  const arities = handle.syscallArities(abi)
+  const imports = {}
+  for (const name of Object.keys(raw).sort()) {
+    imports[name] = bindSyscall(raw[name], arities[name], buffer)
+  }
+  // Every u32 is an exit code, as on the native path (src/wasi/syscalls.rs).
+  imports.proc_exit = (code) => {
+    throw new WasiExit(code >>> 0)
+  }
+  return imports
+}
+
+module.exports = { NAMESPACES, WasiExit, createImports }

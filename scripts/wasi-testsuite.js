@@ -1,0 +1,259 @@
+#!/usr/bin/env node
+'use strict'
+
+// Runs the official WebAssembly/wasi-testsuite (its prod/testsuite-base branch,
+// which ships prebuilt tests) through `x-wasi`, and optionally through wasmtime
+// and node:wasi for comparison. A small stand-in for the suite's Python runner,
+// following its doc/specification.md. The suite itself is never vendored here.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { parseArgs } = require('node:util')
+const { loadSpec, rootsOf, CLI_WORLD } = require('./wasi-testsuite/spec')
+const { FixtureGuard, removeCleanupArtifacts } = require('./wasi-testsuite/fixtures')
+const { RUNTIME_NAMES, selectRuntimes } = require('./wasi-testsuite/runtimes')
+const { runTest } = require('./wasi-testsuite/executor')
+
+// The runtimes driven here implement WASI preview 1 only.
+const SUPPORTED_WASI_VERSIONS = ['wasm32-wasip1']
+const DEFAULT_TIMEOUT_SECONDS = 5 // what the official runner allows each test
+
+const HELP = `Usage: node scripts/wasi-testsuite.js [OPTIONS] [FILTER]...
+
+Runs the wasi-testsuite found at --suite or $WASI_TESTSUITE (a checkout of
+its prod/testsuite-base branch); skips, exiting 0, when neither is set or the
+directory is missing. FILTERs are substrings of test names (e.g. "rust/",
+"path_open"); a test runs if it matches any.
+
+Options:
+  --suite <DIR>        The wasi-testsuite checkout (default: $WASI_TESTSUITE).
+  --runtime <LIST>     Comma-separated runtimes: ${RUNTIME_NAMES.join(', ')}
+                       (default: $WASI_RUNTIME or x-wasi). wasmtime comes from
+                       $WASMTIME or PATH; node uses the built-in node:wasi.
+  --engine <LIST>      Comma-separated x-wasi engines: cranelift, singlepass
+                       (default: the addon's default).
+  --timeout <SECONDS>  Per-test limit for each read and for the exit
+                       (default: ${DEFAULT_TIMEOUT_SECONDS}, like the official runner).
+  --verbose            Print the command line of every test.
+  -h, --help           Print this help.
+`
+
+function parseOptions(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      suite: { type: 'string' },
+      runtime: { type: 'string', multiple: true },
+      engine: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  const timeoutSeconds = Number(values.timeout ?? DEFAULT_TIMEOUT_SECONDS)
+  if (!(timeoutSeconds > 0)) throw new Error(`bad --timeout '${values.timeout}'`)
+  return {
+    help: values.help,
+    suite: values.suite ?? process.env.WASI_TESTSUITE,
+    runtimes: splitList(values.runtime ?? [process.env.WASI_RUNTIME || 'x-wasi']),
+    engines: splitList(values.engine ?? []),
+    timeoutMs: timeoutSeconds * 1000,
+    verbose: values.verbose,
+    filters: positionals,
+  }
+}
+
+function splitList(values) {
+  return values.flatMap((value) => value.split(',')).map((item) => item.trim()).filter(Boolean)
+}
+
+// ---- discovery -------------------------------------------------------------
+
+/** Directories holding a manifest.json, like the official `run-tests` looks for. */
+function findTestDirs(dir) {
+  const entries = fs.readdirSync(dir, { withFileTypes: true })
+  const here = entries.some((entry) => entry.isFile() && entry.name === 'manifest.json') ? [dir] : []
+  const below = entries
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.') && entry.name !== 'node_modules')
+    .flatMap((entry) => findTestDirs(path.join(dir, entry.name)))
+  return [...here, ...below]
+}
+
+function readManifest(dir) {
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'))
+  const versionFromDir = path.basename(dir).startsWith('wasm32-') ? path.basename(dir) : 'wasm32-wasip1'
+  return { name: manifest.name ?? dir, wasiVersion: manifest.version ?? versionFromDir }
+}
+
+// "tests/rust/testsuite/wasm32-wasip1" → "rust/wasm32-wasip1"
+function shortSuiteName(suiteRoot, dir) {
+  const parts = path.relative(suiteRoot, dir).split(path.sep)
+  return parts.filter((part) => part !== 'tests' && part !== 'testsuite').join('/') || path.basename(dir)
+}
+
+function discoverTests(suiteRoot) {
+  const testsRoot = fs.existsSync(path.join(suiteRoot, 'tests')) ? path.join(suiteRoot, 'tests') : suiteRoot
+  return findTestDirs(testsRoot).map((dir) => {
+    const manifest = readManifest(dir)
+    const prefix = shortSuiteName(suiteRoot, dir)
+    const tests = fs
+      .readdirSync(dir)
+      .filter((name) => name.endsWith('.wasm'))
+      .sort()
+      .map((name) => describeTest(suiteRoot, dir, prefix, name))
+    return { dir, ...manifest, tests }
+  })
+}
+
+function describeTest(suiteRoot, dir, prefix, fileName) {
+  const spec = loadSpec(path.join(dir, fileName))
+  // Children run in the suite root with relative paths, as `./run-tests` does.
+  for (const op of spec.operations) {
+    if (op.type === 'run' && op.root) op.root = path.relative(suiteRoot, op.root)
+  }
+  return {
+    id: `${prefix}/${fileName.replace(/\.wasm$/, '')}`,
+    relativePath: path.relative(suiteRoot, path.join(dir, fileName)),
+    spec,
+  }
+}
+
+function selectTests(suites, filters) {
+  const runnable = []
+  for (const suite of suites) {
+    if (!SUPPORTED_WASI_VERSIONS.includes(suite.wasiVersion)) {
+      console.log(`skip suite "${suite.name}": ${suite.wasiVersion} is not supported (${suite.tests.length} tests)`)
+      continue
+    }
+    const matching = suite.tests.filter((test) => filters.length === 0 || filters.some((f) => test.id.includes(f)))
+    runnable.push(...matching)
+  }
+  return runnable
+}
+
+// ---- running ---------------------------------------------------------------
+
+function formatSeconds(ms) {
+  return `${(ms / 1000).toFixed(2)}s`
+}
+
+function indent(text) {
+  return text.replace(/^/gm, '    ')
+}
+
+async function runOne(test, runtime, context) {
+  if (test.spec.world !== CLI_WORLD) {
+    console.log(`SKIP ${test.id}: world ${test.spec.world} is not supported`)
+    return 'skipped'
+  }
+  const roots = rootsOf(test.spec).map((root) => path.join(context.suiteRoot, root))
+  roots.forEach((root) => context.fixtures.prepare(root))
+
+  const started = Date.now()
+  const { failures, argv } = await runTest(test, runtime, { cwd: context.suiteRoot, timeoutMs: context.timeoutMs })
+  const elapsed = formatSeconds(Date.now() - started)
+
+  const repairs = roots.flatMap((root) => context.fixtures.restore(root))
+  const passed = failures.length === 0
+  console.log(`${passed ? 'PASS' : 'FAIL'} ${test.id} (${elapsed})${passed ? '' : `: ${firstLine(failures[0])}`}`)
+  if (context.verbose || !passed) console.log(indent(`$ ${argv.map(shellQuote).join(' ')}`))
+  if (!passed) console.log(indent(failures.join('\n')))
+  for (const repair of repairs) console.log(indent(`fixture: ${repair}`))
+  return passed ? 'passed' : 'failed'
+}
+
+function firstLine(text) {
+  return text.split('\n')[0]
+}
+
+function shellQuote(arg) {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`
+}
+
+async function runSuiteOn(runtime, tests, context) {
+  console.log(`\n== ${runtime.name}: ${tests.length} tests`)
+  const counts = { passed: 0, failed: 0, skipped: 0, failedIds: [] }
+  for (const test of tests) {
+    const outcome = await runOne(test, runtime, context)
+    counts[outcome]++
+    if (outcome === 'failed') counts.failedIds.push(test.id)
+  }
+  console.log(`${runtime.name}: ${summaryLine(counts)}`)
+  return counts
+}
+
+function summaryLine({ passed, failed, skipped }) {
+  return `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`
+}
+
+/** Drops unavailable peers with a note; a missing x-wasi addon is fatal. */
+function availableRuntimes(runtimes) {
+  const available = []
+  for (const runtime of runtimes) {
+    const reason = runtime.unavailableReason()
+    if (reason === null) available.push(runtime)
+    else if (runtime.required) throw new Error(`${runtime.name}: ${reason}`)
+    else console.log(`skip runtime ${runtime.name}: ${reason}`)
+  }
+  return available
+}
+
+function printComparison(results) {
+  if (results.length < 2) return
+  console.log('\n== comparison')
+  for (const { runtime, counts } of results) {
+    const total = counts.passed + counts.failed
+    console.log(`${runtime.name.padEnd(20)} ${counts.passed}/${total}${counts.failedIds.length ? `  failed: ${counts.failedIds.join(' ')}` : ''}`)
+  }
+}
+
+async function main(argv) {
+  const options = parseOptions(argv)
+  if (options.help) {
+    process.stdout.write(HELP)
+    return 0
+  }
+  if (!options.suite || !fs.existsSync(options.suite)) {
+    const where = options.suite ? `'${options.suite}' does not exist` : 'WASI_TESTSUITE is not set'
+    console.log(`wasi-testsuite: skipped: ${where} (point it at a checkout of WebAssembly/wasi-testsuite, branch prod/testsuite-base)`)
+    return 0
+  }
+
+  const suiteRoot = path.resolve(options.suite)
+  const suites = discoverTests(suiteRoot)
+  suites.forEach((suite) => removeCleanupArtifacts(suite.dir)) // leftovers of earlier runs
+  const tests = selectTests(suites, options.filters)
+  const runtimes = availableRuntimes(selectRuntimes(options.runtimes, options.engines))
+
+  const fixtures = new FixtureGuard()
+  const context = { suiteRoot, fixtures, timeoutMs: options.timeoutMs, verbose: options.verbose }
+  const results = []
+  try {
+    for (const runtime of runtimes) results.push({ runtime, counts: await runSuiteOn(runtime, tests, context) })
+  } finally {
+    fixtures.dispose()
+  }
+
+  printComparison(results)
+  const total = results.reduce(
+    (sum, { counts }) => ({
+      passed: sum.passed + counts.passed,
+      failed: sum.failed + counts.failed,
+      skipped: sum.skipped + counts.skipped,
+    }),
+    { passed: 0, failed: 0, skipped: 0 },
+  )
+  console.log(summaryLine(total))
+  return total.failed > 0 ? 1 : 0
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err) => {
+    console.error(`wasi-testsuite: ${err.message}`)
+    process.exitCode = 1
+  },
+)

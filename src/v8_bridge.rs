@@ -1,0 +1,320 @@
+//! The node:wasi drop-in: WASI syscalls as JS functions for modules that V8
+//! runs, served by the same `WasiCtx` as the native path.
+//!
+//! Each syscall is a raw N-API function (no allocation per call). The JS
+//! layer (`lib/v8-bridge.js`) calls it with the instance's current
+//! `memory.buffer` first, then the wasm arguments, so the syscall reads and
+//! writes guest memory in place and always sees it at its current size, even
+//! after the guest grew it.
+
+use std::cell::RefCell;
+use std::ffi::{c_void, CString};
+use std::ptr;
+use std::rc::Rc;
+
+use napi::sys::{self, napi_env, napi_value, Status};
+use wasi_common::WasiCtx;
+use wiggle::GuestMemory;
+
+use crate::wasi::syscalls::{self, Stop};
+
+/// The WASI state of one `WASI` object, shared by its syscall functions.
+pub type SharedCtx = Rc<RefCell<Option<WasiCtx>>>;
+
+/// Why a call from JS did not produce an errno.
+enum CallError {
+    Stop(Stop),
+    /// Not what wasm passes: a JS caller used the function by hand.
+    BadArgument(String),
+    NoMemory,
+}
+
+/// A wasm argument as V8 passes it to an import: i32 as a Number, i64 as a
+/// BigInt.
+trait WasmArg: Sized {
+    /// # Safety
+    /// `value` must be a live value of `env`, or absent.
+    unsafe fn from_js(env: napi_env, value: Option<napi_value>) -> Result<Self, CallError>;
+}
+
+impl WasmArg for i32 {
+    unsafe fn from_js(env: napi_env, value: Option<napi_value>) -> Result<Self, CallError> {
+        let mut out = 0;
+        let status = match value {
+            Some(value) => unsafe { sys::napi_get_value_int32(env, value, &mut out) },
+            None => Status::napi_invalid_arg,
+        };
+        if status == Status::napi_ok {
+            Ok(out)
+        } else {
+            Err(CallError::BadArgument(
+                "expected a number for an i32 argument".into(),
+            ))
+        }
+    }
+}
+
+impl WasmArg for i64 {
+    unsafe fn from_js(env: napi_env, value: Option<napi_value>) -> Result<Self, CallError> {
+        let Some(value) = value else {
+            return Err(CallError::BadArgument("missing i64 argument".into()));
+        };
+        let mut out = 0;
+        let mut lossless = false;
+        if unsafe { sys::napi_get_value_bigint_int64(env, value, &mut out, &mut lossless) }
+            == Status::napi_ok
+        {
+            return Ok(out);
+        }
+        // A Number, from a JS caller rather than wasm.
+        if unsafe { sys::napi_get_value_int64(env, value, &mut out) } == Status::napi_ok {
+            return Ok(out);
+        }
+        Err(CallError::BadArgument(
+            "expected a BigInt for an i64 argument".into(),
+        ))
+    }
+}
+
+/// One syscall of one ABI, taking its wasm arguments from JS values.
+type SyscallFn = unsafe fn(
+    napi_env,
+    &mut WasiCtx,
+    &mut GuestMemory<'_>,
+    &[napi_value],
+) -> Result<i32, CallError>;
+
+/// A syscall's name, wasm parameter count and entry point.
+pub struct SyscallEntry {
+    pub name: &'static str,
+    pub arity: u32,
+    call: SyscallFn,
+}
+
+macro_rules! syscall_table {
+    ($namespace:ident, $(($name:ident, [$($arg:ident : $ty:ty),*])),*) => {
+        &[$(
+            SyscallEntry {
+                name: stringify!($name),
+                arity: <[&str]>::len(&[$(stringify!($arg)),*]) as u32,
+                call: {
+                    #[allow(unused_variables)]
+                    unsafe fn call(
+                        env: napi_env,
+                        ctx: &mut WasiCtx,
+                        memory: &mut GuestMemory<'_>,
+                        args: &[napi_value],
+                    ) -> Result<i32, CallError> {
+                        #[allow(unused_mut, unused_variables)]
+                        let mut args = args.iter().copied();
+                        $(let $arg = unsafe { <$ty as WasmArg>::from_js(env, args.next()) }?;)*
+                        syscalls::$namespace::$name(ctx, memory, $($arg),*).map_err(CallError::Stop)
+                    }
+                    call
+                },
+            }
+        ),*]
+    };
+}
+
+/// Every `wasi_snapshot_preview1` syscall but `proc_exit`, which the JS layer
+/// implements by unwinding the wasm stack with an exception.
+pub const PREVIEW1: &[SyscallEntry] = crate::for_each_shared_syscall!(syscall_table!(
+    preview1,
+    (sock_accept, [fd: i32, flags: i32, result_fd: i32]),
+));
+
+/// Every `wasi_unstable` syscall but `proc_exit`.
+pub const UNSTABLE: &[SyscallEntry] = crate::for_each_shared_syscall!(syscall_table!(unstable,));
+
+/// What a syscall function carries: the object's WASI state and which call.
+struct BoundSyscall {
+    ctx: SharedCtx,
+    call: SyscallFn,
+}
+
+/// The most arguments a syscall takes (`path_open`), plus the memory.
+const MAX_JS_ARGS: usize = 10;
+
+unsafe extern "C" fn trampoline(env: napi_env, info: sys::napi_callback_info) -> napi_value {
+    let mut argv = [ptr::null_mut(); MAX_JS_ARGS];
+    let mut argc = argv.len();
+    let mut data = ptr::null_mut();
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            &mut data,
+        )
+    };
+    if status != Status::napi_ok || data.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: `data` is the BoundSyscall this function was created with; it
+    // lives until the function is garbage-collected.
+    let bound = unsafe { &*(data as *const BoundSyscall) };
+    let argv = &argv[..argc.min(MAX_JS_ARGS)];
+    match unsafe { dispatch(env, bound, argv) } {
+        Ok(errno) => {
+            let mut result = ptr::null_mut();
+            unsafe { sys::napi_create_int32(env, errno, &mut result) };
+            result
+        }
+        Err(err) => {
+            let (code, message) = match err {
+                CallError::Stop(stop) => ("ERR_WASI_TRAP", format!("[RuntimeError] {stop}")),
+                CallError::BadArgument(why) => ("ERR_INVALID_ARG_TYPE", format!("[TypeError] {why}")),
+                CallError::NoMemory => (
+                    "ERR_WASI_NOT_STARTED",
+                    "WASI syscall called before start() or initialize() was given an instance exporting 'memory'".to_string(),
+                ),
+            };
+            throw(env, code, &message);
+            ptr::null_mut()
+        }
+    }
+}
+
+unsafe fn dispatch(
+    env: napi_env,
+    bound: &BoundSyscall,
+    argv: &[napi_value],
+) -> Result<i32, CallError> {
+    let (memory_value, args) = argv.split_first().ok_or(CallError::NoMemory)?;
+    let mut data = ptr::null_mut();
+    let mut len = 0;
+    if unsafe { sys::napi_get_arraybuffer_info(env, *memory_value, &mut data, &mut len) }
+        != Status::napi_ok
+    {
+        return Err(CallError::NoMemory);
+    }
+    let bytes: &mut [u8] = if data.is_null() {
+        &mut []
+    } else {
+        // SAFETY: the ArrayBuffer of the instance's memory, alive for this
+        // call (it is an argument); wasm is suspended in this import and a
+        // syscall never grows memory, so nothing else touches it meanwhile.
+        unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) }
+    };
+    let mut memory = GuestMemory::Unshared(bytes);
+    let mut ctx = bound.ctx.try_borrow_mut().map_err(|_| {
+        CallError::Stop(Stop::Trap(
+            "WASI syscall re-entered from inside a syscall".into(),
+        ))
+    })?;
+    let ctx = ctx.as_mut().ok_or_else(|| {
+        CallError::Stop(Stop::Trap(
+            "this WASI object has already been used by a native run".into(),
+        ))
+    })?;
+    unsafe { (bound.call)(env, ctx, &mut memory, args) }
+}
+
+fn throw(env: napi_env, code: &str, message: &str) {
+    let code = CString::new(code).unwrap_or_default();
+    let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    unsafe { sys::napi_throw_error(env, code.as_ptr(), message.as_ptr()) };
+}
+
+unsafe extern "C" fn drop_bound(_env: napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: created by Box::into_raw in `create_function`, dropped once.
+    drop(unsafe { Box::from_raw(data.cast::<BoundSyscall>()) });
+}
+
+/// Creates the JS function for `entry`, bound to `ctx`.
+fn create_function(
+    env: napi_env,
+    entry: &SyscallEntry,
+    ctx: &SharedCtx,
+) -> napi::Result<napi_value> {
+    let bound = Box::into_raw(Box::new(BoundSyscall {
+        ctx: ctx.clone(),
+        call: entry.call,
+    }));
+    let mut function = ptr::null_mut();
+    let status = unsafe {
+        sys::napi_create_function(
+            env,
+            entry.name.as_ptr().cast(),
+            entry.name.len() as isize,
+            Some(trampoline),
+            bound.cast(),
+            &mut function,
+        )
+    };
+    let status = if status == Status::napi_ok {
+        unsafe {
+            sys::napi_add_finalizer(
+                env,
+                function,
+                bound.cast(),
+                Some(drop_bound),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        }
+    } else {
+        status
+    };
+    if status != Status::napi_ok {
+        // SAFETY: not handed to a finalizer, so still ours to free.
+        drop(unsafe { Box::from_raw(bound) });
+    }
+    check(status)?;
+    Ok(function)
+}
+
+/// The syscall table of an ABI name (`preview1` or `unstable`).
+pub fn table(abi: &str) -> Option<&'static [SyscallEntry]> {
+    match abi {
+        "preview1" => Some(PREVIEW1),
+        "unstable" => Some(UNSTABLE),
+        _ => None,
+    }
+}
+
+/// A JS object with one function per syscall of `entries`, bound to `ctx`.
+pub fn syscall_object(
+    env: napi_env,
+    entries: &[SyscallEntry],
+    ctx: &SharedCtx,
+) -> napi::Result<napi_value> {
+    let mut object = ptr::null_mut();
+    check(unsafe { sys::napi_create_object(env, &mut object) })?;
+    for entry in entries {
+        let function = create_function(env, entry, ctx)?;
+        let name = CString::new(entry.name).expect("syscall names have no NUL");
+        check(unsafe { sys::napi_set_named_property(env, object, name.as_ptr(), function) })?;
+    }
+    Ok(object)
+}
+
+fn check(status: sys::napi_status) -> napi::Result<()> {
+    if status == Status::napi_ok {
+        Ok(())
+    } else {
+        Err(napi::Error::new(
+            napi::Status::GenericFailure,
+            format!("N-API call failed with status {status}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_list_every_syscall_but_proc_exit() {
+        // preview1 has 46 syscalls and preview0 45 (no sock_accept).
+        assert_eq!(PREVIEW1.len(), 45);
+        assert_eq!(UNSTABLE.len(), 44);
+        assert!(PREVIEW1.iter().all(|s| s.name != "proc_exit"));
+        let path_open = PREVIEW1.iter().find(|s| s.name == "path_open").unwrap();
+        assert_eq!(path_open.arity, 9);
+        assert!(PREVIEW1.iter().all(|s| (s.arity as usize) < MAX_JS_ARGS));
+    }
+}
