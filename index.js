@@ -4,8 +4,8 @@
 // node:wasi's names and error codes, errors as JS classes. The WASI core and
 // the engine live in the addon (src/).
 
-const { WasiHandle } = require('./binding.js')
-const { normalizeOptions } = require('./lib/options')
+const { WasiHandle, CompiledModule } = require('./binding.js')
+const { normalizeOptions, normalizeCompileOptions } = require('./lib/options')
 const { callNative, fromNative, argTypeError, wasiError } = require('./lib/errors')
 const { NAMESPACES, WasiExit, createImports } = require('./lib/v8-bridge')
 
@@ -31,8 +31,24 @@ function checkInstance(instance) {
   return exports
 }
 
+/**
+ * Compiles a module for the native path, once: the same bytes compile again
+ * for free in this process, and the on-disk cache (unless `cache: false`)
+ * serves other processes.
+ */
+function compile(source, options) {
+  const bytes = wasmBytes(source)
+  if (bytes === null) throw argTypeError('source', 'a Buffer, Uint8Array or ArrayBuffer of a .wasm file', source)
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw argTypeError('options', 'of type object', options)
+  }
+  const { engine, cacheDir } = normalizeCompileOptions(options ?? {})
+  return callNative(() => CompiledModule.compile(bytes, engine, cacheDir))
+}
+
 class WASI {
   #handle
+  #compileOptions
   #returnOnExit
   #versions
   #memory
@@ -41,8 +57,9 @@ class WASI {
 
   /** @param {import('./index').WASIOptions} [options] */
   constructor(options) {
-    const { returnOnExit, native } = normalizeOptions(options)
+    const { returnOnExit, compile, native } = normalizeOptions(options)
     this.#returnOnExit = returnOnExit
+    this.#compileOptions = compile
     this.#versions = native.version ? [native.version] : ['preview1', 'unstable']
     this.#handle = callNative(() => new WasiHandle(native))
   }
@@ -82,10 +99,12 @@ class WASI {
 
   /**
    * Runs a WASI command's `_start` and returns its exit code.
-   * - bytes (Buffer, Uint8Array, ArrayBuffer): compiled and run natively in wasmer;
+   * - bytes (Buffer, Uint8Array, ArrayBuffer) or a module from compile():
+   *   run natively in wasmer;
    * - a `WebAssembly.Instance` (or `Module`): run by V8, with this object's syscalls.
    */
   start(source) {
+    if (source instanceof CompiledModule) return this.#startNative(source)
     const bytes = wasmBytes(source)
     if (bytes !== null) return this.#startNative(bytes)
     if (source instanceof WebAssembly.Module) {
@@ -109,9 +128,10 @@ class WASI {
     return this.#finish(0, false)
   }
 
-  #startNative(bytes) {
+  #startNative(source) {
+    const module = source instanceof CompiledModule ? source : compile(source, this.#compileOptions)
     this.#markStarted()
-    const { exitCode, calledExit } = callNative(() => this.#handle.startNative(bytes))
+    const { exitCode, calledExit } = callNative(() => this.#handle.startNative(module))
     return this.#finish(exitCode, calledExit)
   }
 
@@ -135,4 +155,4 @@ class WASI {
   }
 }
 
-module.exports = { WASI }
+module.exports = { WASI, compile, CompiledModule }

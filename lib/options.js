@@ -2,6 +2,7 @@
 // Checks the options of `new WASI(options)` the way node:wasi does, and puts
 // them in the shape the addon takes (src/options.rs).
 
+const os = require('node:os')
 const path = require('node:path')
 const { argTypeError, argValueError } = require('./errors')
 
@@ -62,12 +63,37 @@ function checkChoice(name, value, choices, fallback) {
   return value
 }
 
-/** Checks `new WASI(options)`'s options; returns `{ returnOnExit, native }`. */
+/** The on-disk cache directory when none is given: $X_WASI_CACHE_DIR, else the user's cache dir. */
+function defaultCacheDir() {
+  if (process.env.X_WASI_CACHE_DIR) return path.resolve(process.env.X_WASI_CACHE_DIR)
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache')
+  return path.join(base, 'x-wasi')
+}
+
+/**
+ * Checks the compile options shared by `compile()` and `new WASI()`:
+ * returns `{ engine, cacheDir }`, `cacheDir` undefined when caching is off.
+ */
+function normalizeCompileOptions(options) {
+  const engine = checkChoice('engine', options.engine, ENGINES, 'cranelift')
+  const cache = checkBoolean('cache', options.cache, true)
+  let cacheDir
+  if (options.cacheDir !== undefined) {
+    if (typeof options.cacheDir !== 'string' || options.cacheDir === '') {
+      throw argTypeError('options.cacheDir', 'a non-empty string', options.cacheDir)
+    }
+    cacheDir = path.resolve(options.cacheDir)
+  }
+  return { engine, cacheDir: cache ? cacheDir ?? defaultCacheDir() : undefined }
+}
+
+/** Checks `new WASI(options)`'s options; returns `{ returnOnExit, compile, native }`. */
 function normalizeOptions(options) {
   if (options === undefined) options = {}
   if (!isPlainObject(options)) throw argTypeError('options', 'of type object', options)
   return {
     returnOnExit: checkBoolean('returnOnExit', options.returnOnExit, true),
+    compile: normalizeCompileOptions(options),
     native: {
       args: checkArgs(options.args),
       env: checkEnv(options.env),
@@ -75,10 +101,9 @@ function normalizeOptions(options) {
       stdin: checkFd('stdin', options.stdin, 0),
       stdout: checkFd('stdout', options.stdout, 1),
       stderr: checkFd('stderr', options.stderr, 2),
-      engine: checkChoice('engine', options.engine, ENGINES, 'cranelift'),
       version: checkChoice('version', options.version, VERSIONS, undefined),
     },
   }
 }
 
-module.exports = { normalizeOptions }
+module.exports = { normalizeOptions, normalizeCompileOptions }

@@ -2,11 +2,13 @@
 //! so that starting the same bytes again does not compile them again.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
 use wasmer::sys::{Cranelift, Singlepass};
 use wasmer::{Engine, Module};
 
+use crate::cache;
 use crate::errors::{js_error, ErrorKind};
 use crate::options::EngineKind;
 
@@ -61,12 +63,38 @@ fn cache() -> &'static Mutex<ModuleCache> {
     CACHE.get_or_init(Default::default)
 }
 
-/// Compiles `bytes` (a binary wasm module) with the given compiler, or returns
-/// the module compiled earlier from the same bytes.
-pub fn compile(kind: EngineKind, bytes: &[u8]) -> napi::Result<Module> {
-    let key = (kind, blake3::hash(bytes));
+/// Where a compiled module came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// This process compiled the same bytes before.
+    Memory,
+    /// The on-disk cache.
+    Disk,
+    /// Compiled now.
+    Compiled,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Memory => "memory",
+            Origin::Disk => "disk",
+            Origin::Compiled => "compiled",
+        }
+    }
+}
+
+/// Compiles `bytes` (a binary wasm module) with the given compiler, or takes
+/// it from the in-process cache, or from the on-disk cache in `disk_cache`.
+pub fn compile(
+    kind: EngineKind,
+    bytes: &[u8],
+    disk_cache: Option<&Path>,
+) -> napi::Result<(Module, Origin)> {
+    let module_hash = blake3::hash(bytes);
+    let key = (kind, module_hash);
     if let Some(module) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(module);
+        return Ok((module, Origin::Memory));
     }
     if !bytes.starts_with(b"\0asm") {
         return Err(js_error(
@@ -74,11 +102,23 @@ pub fn compile(kind: EngineKind, bytes: &[u8]) -> napi::Result<Module> {
             "WebAssembly.Module(): expected magic word 00 61 73 6d: not a wasm binary",
         ));
     }
-    let module = Module::from_binary(engine(kind), bytes)
-        .map_err(|e| js_error(ErrorKind::Compile, format!("WebAssembly.Module(): {e}")))?;
+    let engine = engine(kind);
+    let disk_key = disk_cache.map(|dir| (dir, cache::cache_key(&module_hash, engine)));
+    let (module, origin) = match disk_key.and_then(|(dir, key)| cache::load(dir, &key, engine)) {
+        Some(module) => (module, Origin::Disk),
+        None => {
+            let module = Module::from_binary(engine, bytes)
+                .map_err(|e| js_error(ErrorKind::Compile, format!("WebAssembly.Module(): {e}")))?;
+            if let Some((dir, key)) = disk_key {
+                // A cache we cannot write costs the next start a compile, nothing more.
+                let _ = cache::store(dir, &key, &module);
+            }
+            (module, Origin::Compiled)
+        }
+    };
     cache()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(key, module.clone());
-    Ok(module)
+    Ok((module, origin))
 }

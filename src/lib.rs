@@ -3,7 +3,8 @@
 //!
 //! Where things live:
 //! - `options`: the options of a `WASI` object, parsed.
-//! - `engine`: compilers (Cranelift, Singlepass) and the compiled-module cache.
+//! - `engine`: compilers (Cranelift, Singlepass) and the in-process module cache.
+//! - `cache`: the on-disk cache of compiled modules.
 //! - `wasi`: the WASI core (fd table, preopens, clocks) and its syscalls.
 //! - `native`: running a module in wasmer.
 //! - `v8_bridge`: the syscalls as JS functions, for modules V8 runs.
@@ -12,6 +13,7 @@
 
 #![deny(clippy::all)]
 
+mod cache;
 mod engine;
 mod errors;
 mod native;
@@ -22,6 +24,7 @@ mod wasi;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::path::Path;
 use std::rc::Rc;
 
 use napi::bindgen_prelude::{FromNapiValue, Object, Uint8Array};
@@ -31,6 +34,48 @@ use napi_derive::napi;
 use crate::errors::{type_error, wasi_error};
 use crate::options::{EngineKind, WasiOptions, WasiVersions};
 use crate::v8_bridge::SharedCtx;
+
+/// A module compiled for the native path: reusable by any number of runs.
+#[napi]
+pub struct CompiledModule {
+    module: wasmer::Module,
+    kind: EngineKind,
+    origin: engine::Origin,
+}
+
+#[napi]
+impl CompiledModule {
+    /// Compiles `bytes` with `engine` (`cranelift` or `singlepass`), taking
+    /// the result from the in-process cache or from the on-disk cache in
+    /// `cache_dir` (none when absent) when there.
+    #[napi(factory)]
+    pub fn compile(
+        bytes: Uint8Array,
+        engine: String,
+        cache_dir: Option<String>,
+    ) -> napi::Result<Self> {
+        let kind = EngineKind::parse(&engine)?;
+        let (module, origin) = engine::compile(kind, &bytes, cache_dir.as_deref().map(Path::new))?;
+        Ok(CompiledModule {
+            module,
+            kind,
+            origin,
+        })
+    }
+
+    /// `memory` (compiled earlier in this process), `disk` (on-disk cache) or
+    /// `compiled` (compiled by this call).
+    #[napi(getter)]
+    pub fn origin(&self) -> &'static str {
+        self.origin.as_str()
+    }
+
+    /// The compiler it was compiled with.
+    #[napi(getter)]
+    pub fn engine(&self) -> &'static str {
+        self.kind.as_str()
+    }
+}
 
 /// How a run of `_start` ended.
 #[napi(object)]
@@ -48,28 +93,24 @@ pub struct RunOutcome {
 pub struct WasiHandle {
     ctx: SharedCtx,
     versions: WasiVersions,
-    engine: EngineKind,
 }
 
 #[napi]
 impl WasiHandle {
     #[napi(constructor)]
     pub fn new(options: WasiOptions) -> napi::Result<Self> {
-        let engine = EngineKind::parse(&options.engine)?;
         let versions = WasiVersions::parse(options.version.as_deref())?;
         let ctx = wasi::build_ctx(&options)?;
         Ok(WasiHandle {
             ctx: Rc::new(RefCell::new(Some(ctx))),
             versions,
-            engine,
         })
     }
 
-    /// Compiles `bytes` (or takes them from the cache), runs `_start` in
-    /// wasmer on this thread and says how it ended.
+    /// Runs `_start` of a compiled module in wasmer on this thread and says
+    /// how it ended.
     #[napi]
-    pub fn start_native(&self, bytes: Uint8Array) -> napi::Result<RunOutcome> {
-        let module = engine::compile(self.engine, &bytes)?;
+    pub fn start_native(&self, module: &CompiledModule) -> napi::Result<RunOutcome> {
         // The run owns the WASI state: wasi-common needs it unshared (e.g.
         // for fd_fdstat_set_flags), and a WASI object runs only once.
         let ctx = self
@@ -77,7 +118,12 @@ impl WasiHandle {
             .borrow_mut()
             .take()
             .ok_or_else(|| wasi_error("this WASI object has already run a module"))?;
-        native::run_start(engine::engine(self.engine), &module, ctx, self.versions)
+        native::run_start(
+            engine::engine(module.kind),
+            &module.module,
+            ctx,
+            self.versions,
+        )
     }
 
     /// The syscalls of `abi` (`preview1` or `unstable`) as JS functions that

@@ -33,8 +33,6 @@ pub struct WasiOptions {
     pub stdin: i32,
     pub stdout: i32,
     pub stderr: i32,
-    /// `cranelift` or `singlepass`.
-    pub engine: String,
     /// `preview1`, `unstable`, or absent for both at once.
     pub version: Option<String>,
 }
@@ -49,6 +47,13 @@ pub enum EngineKind {
 }
 
 impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Cranelift => "cranelift",
+            EngineKind::Singlepass => "singlepass",
+        }
+    }
+
     pub fn parse(name: &str) -> napi::Result<Self> {
         match name {
             "cranelift" => Ok(EngineKind::Cranelift),

@@ -36,6 +36,9 @@ impl HostFd {
         })
     }
 
+    /// A host socket shows as `Unknown`, as in wasmtime: stdio is a stream
+    /// to the guest, not a WASI socket it could `sock_shutdown` (Node's
+    /// child processes get socketpairs for their pipes).
     fn metadata_type(&self) -> FileType {
         use std::os::unix::fs::FileTypeExt;
         if self.file.is_terminal() {
@@ -46,7 +49,6 @@ impl HostFd {
             Ok(t) if t.is_dir() => FileType::Directory,
             Ok(t) if t.is_char_device() => FileType::CharacterDevice,
             Ok(t) if t.is_block_device() => FileType::BlockDevice,
-            Ok(t) if t.is_socket() => FileType::SocketStream,
             _ => FileType::Unknown,
         }
     }
