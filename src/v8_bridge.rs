@@ -21,13 +21,17 @@ use crate::wasi::syscalls::{self, Stop};
 /// The WASI state of one `WASI` object, shared by its syscall functions.
 pub type SharedCtx = Rc<RefCell<Option<WasiCtx>>>;
 
-/// Why a call from JS did not produce an errno.
+/// Why a call from JS did not produce an errno from the WASI core.
 enum CallError {
     Stop(Stop),
-    /// Not what wasm passes: a JS caller used the function by hand.
-    BadArgument(String),
+    /// Not what wasm passes (a JS caller used the function by hand): EINVAL,
+    /// as node:wasi answers.
+    BadArgument,
     NoMemory,
 }
+
+/// errno `inval`, in both ABIs.
+const ERRNO_INVAL: i32 = 28;
 
 /// A wasm argument as V8 passes it to an import: i32 as a Number, i64 as a
 /// BigInt.
@@ -47,9 +51,7 @@ impl WasmArg for i32 {
         if status == Status::napi_ok {
             Ok(out)
         } else {
-            Err(CallError::BadArgument(
-                "expected a number for an i32 argument".into(),
-            ))
+            Err(CallError::BadArgument)
         }
     }
 }
@@ -57,7 +59,7 @@ impl WasmArg for i32 {
 impl WasmArg for i64 {
     unsafe fn from_js(env: napi_env, value: Option<napi_value>) -> Result<Self, CallError> {
         let Some(value) = value else {
-            return Err(CallError::BadArgument("missing i64 argument".into()));
+            return Err(CallError::BadArgument);
         };
         let mut out = 0;
         let mut lossless = false;
@@ -70,9 +72,7 @@ impl WasmArg for i64 {
         if unsafe { sys::napi_get_value_int64(env, value, &mut out) } == Status::napi_ok {
             return Ok(out);
         }
-        Err(CallError::BadArgument(
-            "expected a BigInt for an i64 argument".into(),
-        ))
+        Err(CallError::BadArgument)
     }
 }
 
@@ -157,25 +157,25 @@ unsafe extern "C" fn trampoline(env: napi_env, info: sys::napi_callback_info) ->
     // lives until the function is garbage-collected.
     let bound = unsafe { &*(data as *const BoundSyscall) };
     let argv = &argv[..argc.min(MAX_JS_ARGS)];
-    match unsafe { dispatch(env, bound, argv) } {
-        Ok(errno) => {
-            let mut result = ptr::null_mut();
-            unsafe { sys::napi_create_int32(env, errno, &mut result) };
-            result
+    let errno = match unsafe { dispatch(env, bound, argv) } {
+        Ok(errno) => errno,
+        Err(CallError::BadArgument) => ERRNO_INVAL,
+        Err(CallError::Stop(stop)) => {
+            throw_runtime_error(env, &stop.to_string());
+            return ptr::null_mut();
         }
-        Err(err) => {
-            let (code, message) = match err {
-                CallError::Stop(stop) => ("ERR_WASI_TRAP", format!("[RuntimeError] {stop}")),
-                CallError::BadArgument(why) => ("ERR_INVALID_ARG_TYPE", format!("[TypeError] {why}")),
-                CallError::NoMemory => (
-                    "ERR_WASI_NOT_STARTED",
-                    "WASI syscall called before start() or initialize() was given an instance exporting 'memory'".to_string(),
-                ),
-            };
-            throw(env, code, &message);
-            ptr::null_mut()
+        Err(CallError::NoMemory) => {
+            throw(
+                env,
+                "ERR_WASI_NOT_STARTED",
+                "WASI syscall called before start() or initialize() was given an instance exporting 'memory'",
+            );
+            return ptr::null_mut();
         }
-    }
+    };
+    let mut result = ptr::null_mut();
+    unsafe { sys::napi_create_int32(env, errno, &mut result) };
+    result
 }
 
 unsafe fn dispatch(
@@ -211,6 +211,33 @@ unsafe fn dispatch(
         ))
     })?;
     unsafe { (bound.call)(env, ctx, &mut memory, args) }
+}
+
+/// Throws a `WebAssembly.RuntimeError`, as a trap in V8 would.
+fn throw_runtime_error(env: napi_env, message: &str) {
+    let thrown = (|| unsafe {
+        let mut global = ptr::null_mut();
+        let mut namespace = ptr::null_mut();
+        let mut class = ptr::null_mut();
+        let mut text = ptr::null_mut();
+        let mut error = ptr::null_mut();
+        let ok = sys::napi_get_global(env, &mut global) == Status::napi_ok
+            && sys::napi_get_named_property(env, global, c"WebAssembly".as_ptr(), &mut namespace)
+                == Status::napi_ok
+            && sys::napi_get_named_property(env, namespace, c"RuntimeError".as_ptr(), &mut class)
+                == Status::napi_ok
+            && sys::napi_create_string_utf8(
+                env,
+                message.as_ptr().cast(),
+                message.len() as isize,
+                &mut text,
+            ) == Status::napi_ok
+            && sys::napi_new_instance(env, class, 1, &text, &mut error) == Status::napi_ok;
+        ok && sys::napi_throw(env, error) == Status::napi_ok
+    })();
+    if !thrown {
+        throw(env, "ERR_WASI_TRAP", message);
+    }
 }
 
 fn throw(env: napi_env, code: &str, message: &str) {
