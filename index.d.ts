@@ -18,6 +18,17 @@
  * ```
  */
 
+declare global {
+  // The DOM lib declares WebAssembly; @types/node does not. These empty
+  // interfaces merge with the DOM lib's declarations where it is loaded, and
+  // elsewhere (a Node-only project: `lib: ["es2022"]`, `types: ["node"]`)
+  // keep the names used below resolvable.
+  namespace WebAssembly {
+    interface Instance {}
+    interface Module {}
+  }
+}
+
 /** The bytes of a `.wasm` file. */
 export type WasmSource = Uint8Array | ArrayBuffer | ArrayBufferView
 
@@ -73,10 +84,52 @@ export interface WASIOptions {
    * with its own ABI, so modules built against either (or both) link.
    */
   version?: 'preview1' | 'unstable'
+  /**
+   * Whether modules compiled for the native path are also stored in, and
+   * loaded from, the on-disk cache, so other processes skip compiling them.
+   * Default: `true`.
+   */
+  cache?: boolean
+  /**
+   * Directory of the on-disk cache. Default: `$X_WASI_CACHE_DIR`, else
+   * `x-wasi` in `$XDG_CACHE_HOME` (or `~/.cache`).
+   */
+  cacheDir?: string
 }
 
-/** The object `getImportObject()` returns: pass it to `WebAssembly.instantiate`. */
-export interface WasiImportObject {
+/** The options of `compile()`: how the native path compiles and caches a module. */
+export type CompileOptions = Pick<WASIOptions, 'engine' | 'cache' | 'cacheDir'>
+
+/**
+ * A module compiled for the native path by `compile()`: pass it to
+ * `wasi.start()` of any number of `WASI` objects to run it without compiling
+ * it again.
+ */
+export declare class CompiledModule {
+  private constructor()
+  /**
+   * Where the compiled code came from: `'memory'` (compiled earlier in this
+   * process), `'disk'` (the on-disk cache) or `'compiled'` (by this call).
+   */
+  readonly origin: 'memory' | 'disk' | 'compiled'
+  /** The compiler it was compiled with. */
+  readonly engine: 'cranelift' | 'singlepass'
+}
+
+/**
+ * Compiles a module for the native path, once: the same bytes compile again
+ * for free in this process, and the on-disk cache (unless `cache: false`)
+ * serves other processes.
+ * @throws `WebAssembly.CompileError` when the bytes are not a valid module.
+ */
+export declare function compile(source: WasmSource, options?: CompileOptions): CompiledModule
+
+/**
+ * The object `getImportObject()` returns: pass it to `WebAssembly.instantiate`.
+ * (A type alias, not an interface: only an alias is assignable to the DOM
+ * lib's `WebAssembly.Imports`, a `Record<string, ...>`.)
+ */
+export type WasiImportObject = {
   wasi_snapshot_preview1?: WasiImportNamespace
   wasi_unstable?: WasiImportNamespace
 }
@@ -112,13 +165,14 @@ export declare class WASI {
    *
    * - Bytes: compiled (cached in-process) and run natively in wasmer, on this
    *   thread, on a wasm stack of its own.
+   * - A `CompiledModule` from `compile()`: run natively, without compiling.
    * - A `WebAssembly.Instance` created with `getImportObject()` (or
    *   `{ wasi_snapshot_preview1: wasi.wasiImport }`), or a `WebAssembly.Module`:
    *   run by V8, exactly as node:wasi does.
    *
    * @throws `ERR_WASI_ALREADY_STARTED` when this object already ran a module.
    */
-  start(source: WasmSource | WebAssembly.Instance | WebAssembly.Module): number
+  start(source: WasmSource | CompiledModule | WebAssembly.Instance | WebAssembly.Module): number
 
   /**
    * Initializes a WASI reactor that V8 runs: calls its `_initialize` export

@@ -4,7 +4,7 @@
 // node:wasi's names and error codes, errors as JS classes. The WASI core and
 // the engine live in the addon (src/).
 
-const { WasiHandle, CompiledModule } = require('./binding.js')
+const { WasiHandle, CompiledModule } = require('./lib/load-binding').loadBinding()
 const { normalizeOptions, normalizeCompileOptions } = require('./lib/options')
 const { callNative, fromNative, argTypeError, wasiError } = require('./lib/errors')
 const { NAMESPACES, WasiExit, createImports } = require('./lib/v8-bridge')

@@ -59,6 +59,12 @@ describe('parseCommandLine', () => {
     assert.deepEqual(parseCommandLine(['run', '--dir', 'x', '--help']), { command: 'help' })
   })
 
+  it('takes --mode native|v8, native by default', () => {
+    assert.equal(parseCommandLine(['m.wasm']).mode, 'native')
+    assert.equal(parseCommandLine(['--mode', 'v8', 'm.wasm']).mode, 'v8')
+    assert.equal(parseCommandLine(['--mode=native', '--engine=singlepass', 'm.wasm']).mode, 'native')
+  })
+
   it('records --argv0', () => {
     assert.equal(parseCommandLine(['--argv0', 'prog', 'm.wasm']).argv0, 'prog')
   })
@@ -73,6 +79,8 @@ describe('parseCommandLine', () => {
       [['--nope=1', 'm.wasm'], /unknown option '--nope'/],
       [['--dir'], /needs a value/],
       [['--engine', 'llvm', 'm.wasm'], /unknown engine 'llvm'/],
+      [['--mode', 'wasmtime', 'm.wasm'], /unknown mode 'wasmtime'/],
+      [['--mode=v8', '--engine=cranelift', 'm.wasm'], /--engine cranelift has no effect with --mode v8/],
       [['--dir', 'a::b::c', 'm.wasm'], /bad --dir/],
       [['--dir', '::/g', 'm.wasm'], /bad --dir/],
       [['--env', '=x', 'm.wasm'], /bad --env/],
@@ -116,6 +124,10 @@ describe('toWasiOptions', () => {
       stderr: 2,
       engine: 'cranelift',
     })
+  })
+
+  it('keeps the mode out of the WASI options', () => {
+    assert.equal('mode' in toWasiOptions(parseCommandLine(['--mode', 'v8', 'app.wasm'])), false)
   })
 
   it('leaves the engine unset unless asked and honours --argv0', () => {

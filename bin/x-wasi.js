@@ -6,6 +6,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads')
 const {
   EXIT_FAILURE,
   EXIT_TRAP,
@@ -67,40 +68,163 @@ function isWasmError(err) {
   )
 }
 
-function runModule(run) {
-  const wasiOptions = toWasiOptions(run, resolvePreopen)
-  const bytes = readModule(run.modulePath)
-  const { WASI } = loadAddon()
-  try {
-    return new WASI(wasiOptions).start(bytes)
-  } catch (err) {
-    if (!isWasmError(err)) throw err
-    throw new CliError(`failed to run '${run.modulePath}': ${err.name}: ${err.message}`, EXIT_TRAP)
+// V8 reports a wasm stack overflow as a RangeError of its own, not a trap.
+function isV8StackOverflow(err) {
+  return err instanceof RangeError && /call stack/i.test(err.message)
+}
+
+// The wasm frames of an error V8 threw (`at name (wasm://wasm/...)`); the
+// native path already puts its wasm backtrace in the message.
+function wasmFramesOf(err) {
+  const stack = typeof err?.stack === 'string' ? err.stack : ''
+  return stack.split('\n').filter((line) => /^\s+at .*(wasm:\/\/|wasm-function\[)/.test(line))
+}
+
+// Runs of one repeated frame (deep recursion) shown once with a count.
+function collapseFrames(frames) {
+  const shown = []
+  for (let i = 0; i < frames.length; ) {
+    let j = i + 1
+    while (j < frames.length && frames[j] === frames[i]) j++
+    shown.push(j - i > 1 ? `${frames[i]} (${j - i} times)` : frames[i])
+    i = j
+  }
+  return shown
+}
+
+/** The error of a failed run, as printed: name, message, wasm backtrace. */
+function describeRunError(err, mode) {
+  if (isV8StackOverflow(err)) {
+    return [`RuntimeError: call stack exhausted (V8: ${err.message})`, ...collapseFrames(wasmFramesOf(err))].join('\n')
+  }
+  const text = `${err.name}: ${err.message}`
+  if (mode !== 'v8') return text
+  return [text, ...collapseFrames(wasmFramesOf(err))].join('\n')
+}
+
+// V8 reports only the first missing import, and a missing namespace as a
+// TypeError; name every one in a LinkError, as the native path does.
+function checkImports(module, importObject) {
+  const missing = WebAssembly.Module.imports(module)
+    .filter(({ module: ns, name }) => !(importObject[ns] && Object.hasOwn(importObject[ns], name)))
+    .map(({ module: ns, name }) => `${ns}::${name}`)
+  if (missing.length > 0) {
+    const list = [...new Set(missing)].sort().join(', ')
+    throw new WebAssembly.LinkError(`WebAssembly.Instance(): unknown import(s) not provided by WASI or the host: ${list}`)
   }
 }
 
-function main(argv) {
+async function startModule(run, WASI, wasiOptions, bytes) {
+  const wasi = new WASI(wasiOptions)
+  if (run.mode === 'v8') {
+    const module = await WebAssembly.compile(bytes)
+    const importObject = wasi.getImportObject()
+    checkImports(module, importObject)
+    return wasi.start(await WebAssembly.instantiate(module, importObject))
+  }
+  return wasi.start(bytes)
+}
+
+// Wasm that V8 runs uses the stack of the JS thread that calls it. Node's
+// main thread gives V8 under 1 MiB, too little for Go (a wasm call per Go
+// call), so --mode v8 runs in a worker thread with this much stack: the same
+// 8 MiB that the native path gives wasm (and Go's go_wasip1_wasm_exec gives
+// wasmtime). The guest's stdio are fds 0-2 either way.
+const V8_STACK_MB = 8
+const WORKER_TAG = 'x-wasi --mode v8 run'
+
+/** Runs the module on a worker thread; same outcome as runModuleHere(). */
+function runModuleInWorker(run) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(__filename, {
+      workerData: { [WORKER_TAG]: run },
+      resourceLimits: { stackSizeMb: V8_STACK_MB },
+    })
+    let outcome
+    worker.on('message', (message) => {
+      outcome = message
+    })
+    worker.on('error', reject)
+    worker.on('exit', () => {
+      if (!outcome) reject(new Error('the --mode v8 worker ended without a result'))
+      else if ('exitCode' in outcome) resolve(outcome.exitCode)
+      else if (outcome.cliError) reject(new CliError(outcome.cliError.message, outcome.cliError.exitCode))
+      else if (outcome.usageError) reject(new UsageError(outcome.usageError))
+      else reject(new Error(outcome.unexpected))
+    })
+  })
+}
+
+// The worker side: run, then post the outcome as plain data.
+async function workerMain(run) {
+  Error.stackTraceLimit = 64 // more of the wasm backtrace of a trap
+  let outcome
+  try {
+    outcome = { exitCode: await runModuleHere(run) }
+  } catch (err) {
+    if (err instanceof CliError) outcome = { cliError: { message: err.message, exitCode: err.exitCode } }
+    else if (err instanceof UsageError) outcome = { usageError: err.message }
+    else outcome = { unexpected: err?.stack ?? String(err) }
+  }
+  parentPort.postMessage(outcome)
+}
+
+/** Runs the module; returns its exit code. */
+function runModule(run) {
+  return run.mode === 'v8' && isMainThread ? runModuleInWorker(run) : runModuleHere(run)
+}
+
+async function runModuleHere(run) {
+  const wasiOptions = toWasiOptions(run, resolvePreopen)
+  const bytes = readModule(run.modulePath)
+  const { WASI } = loadAddon()
+  let exitCode
+  try {
+    exitCode = await startModule(run, WASI, wasiOptions, bytes)
+  } catch (err) {
+    if (isWasmError(err) || isV8StackOverflow(err)) {
+      throw new CliError(`failed to run '${run.modulePath}': ${describeRunError(err, run.mode)}`, EXIT_TRAP)
+    }
+    // The API's own errors (e.g. a module without `_start`) say what is
+    // wrong; a JS stack would add nothing.
+    if (err instanceof TypeError && /^ERR_/.test(err.code ?? '')) {
+      throw new CliError(`cannot run '${run.modulePath}': ${err.message}`, EXIT_FAILURE)
+    }
+    throw err
+  }
+  // An exit status is 8 bits: 256 would read as success.
+  if (!(exitCode >= 0 && exitCode <= 255)) {
+    throw new CliError(`the module exited with code ${exitCode}, which is not an exit status (0-255)`, EXIT_FAILURE)
+  }
+  return exitCode
+}
+
+/**
+ * Runs the command line `argv` (the arguments after `x-wasi`) and resolves
+ * to the exit status; never rejects. `env` is read for `--env NAME`.
+ */
+async function main(argv, env = process.env) {
   let command
   try {
-    command = parseCommandLine(argv, process.env)
+    command = parseCommandLine(argv, env)
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err
-    printError(err.message)
+    printError(err instanceof UsageError ? err.message : err?.stack ?? String(err))
+    if (!(err instanceof UsageError)) return EXIT_FAILURE
     fs.writeSync(2, `\n${USAGE}`)
     return EXIT_USAGE
   }
 
   if (command.command === 'help') {
-    process.stdout.write(USAGE)
+    fs.writeSync(1, USAGE)
     return 0
   }
   if (command.command === 'version') {
-    process.stdout.write(`x-wasi ${require('../package.json').version}\n`)
+    fs.writeSync(1, `x-wasi ${require('../package.json').version}\n`)
     return 0
   }
 
   try {
-    return runModule(command)
+    return await runModule(command)
   } catch (err) {
     if (err instanceof UsageError) {
       printError(err.message)
@@ -115,5 +239,13 @@ function main(argv) {
   }
 }
 
+module.exports = { main }
+
 // exitCode rather than exit() so pending writes on stdout/stderr still flush.
-process.exitCode = main(process.argv.slice(2))
+if (!isMainThread && workerData?.[WORKER_TAG]) {
+  workerMain(workerData[WORKER_TAG])
+} else if (isMainThread && require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code
+  })
+}

@@ -7,6 +7,10 @@
 const path = require('node:path')
 
 const ENGINES = ['cranelift', 'singlepass']
+// native: wasmer compiles and runs the module (`wasi.start(bytes)`);
+// v8: V8 runs it with our syscalls (`WebAssembly.instantiate(bytes,
+// wasi.getImportObject())`, then `wasi.start(instance)`), as with node:wasi.
+const MODES = ['native', 'v8']
 
 // Exit codes of the CLI itself (the guest's own exit code is passed through).
 const EXIT_USAGE = 2 // bad flags, unreadable module or preopen directory
@@ -26,17 +30,25 @@ Options:
   --env <NAME[=VAL]>      Set NAME=VAL in the guest environment; a bare NAME
                           inherits the value from this process (skipped if unset).
   --engine <ENGINE>       Compiler: cranelift or singlepass (default: the
-                          addon's default).
+                          addon's default). Native mode only.
+  --mode <MODE>           Who runs the module: native (default; wasmer
+                          compiles and runs it) or v8 (V8 runs it, as
+                          node:wasi does, with @x/wasi's syscalls).
   --argv0 <NAME>          argv[0] for the guest (default: the module's file name).
   -h, --help              Print this help.
   -V, --version           Print the version.
 
 Every option also accepts the --name=value form; -- ends the options.
 
+For Go's test runner use x-wasi-go (beside x-wasi), which adds --dir=/ and
+the PWD and PATH of the caller, like Go's go_wasip1_wasm_exec for wasmtime:
+  GOOS=wasip1 GOARCH=wasm go test -exec /path/to/x-wasi-go ./...
+
 Exit status:
   the module's exit code   when it returns or calls proc_exit
-  ${EXIT_TRAP}                      on a trap, compile or link error (message and wasm
-                           backtrace on stderr)
+  ${EXIT_TRAP}                      on a trap (including a wasm stack overflow), a
+                           compile or link error: the error and its wasm
+                           backtrace go to stderr (128 + SIGABRT, as wasmtime)
   ${EXIT_USAGE}                        on bad usage, an unreadable module or a missing --dir
   ${EXIT_FAILURE}                        when the native addon cannot be loaded or on any
                            other host error
@@ -49,7 +61,7 @@ class UsageError extends Error {
   }
 }
 
-const VALUE_OPTIONS = new Set(['--dir', '--env', '--engine', '--argv0'])
+const VALUE_OPTIONS = new Set(['--dir', '--env', '--engine', '--mode', '--argv0'])
 const FLAG_OPTIONS = new Map([
   ['-h', 'help'],
   ['--help', 'help'],
@@ -60,13 +72,14 @@ const FLAG_OPTIONS = new Map([
 /**
  * Parses the arguments after `x-wasi` (i.e. process.argv.slice(2)).
  * Returns `{ command: 'help' | 'version' }` or
- * `{ command: 'run', modulePath, moduleArgs, dirs, env, engine, argv0 }`.
+ * `{ command: 'run', modulePath, moduleArgs, dirs, env, engine, mode, argv0 }`
+ * (`mode` is 'native' unless `--mode v8`).
  * `processEnv` is only read for `--env NAME` (inherit).
  */
 function parseCommandLine(argv, processEnv = {}) {
   if (argv[0] === 'help') return { command: 'help' }
   const rest = argv[0] === 'run' ? argv.slice(1) : argv
-  const run = { command: 'run', dirs: [], env: {}, engine: undefined, argv0: undefined }
+  const run = { command: 'run', dirs: [], env: {}, engine: undefined, mode: 'native', argv0: undefined }
 
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]
@@ -109,6 +122,12 @@ function applyOption(run, name, value, processEnv) {
       }
       run.engine = value
       break
+    case '--mode':
+      if (!MODES.includes(value)) {
+        throw new UsageError(`unknown mode '${value}' (expected ${MODES.join(' or ')})`)
+      }
+      run.mode = value
+      break
     case '--argv0':
       run.argv0 = value
       break
@@ -117,6 +136,9 @@ function applyOption(run, name, value, processEnv) {
 
 function withModule(run, moduleAndArgs) {
   if (moduleAndArgs.length === 0) throw new UsageError('missing the module path')
+  if (run.mode === 'v8' && run.engine !== undefined) {
+    throw new UsageError(`--engine ${run.engine} has no effect with --mode v8 (V8 compiles the module)`)
+  }
   const [modulePath, ...moduleArgs] = moduleAndArgs
   return { ...run, modulePath, moduleArgs }
 }
@@ -175,6 +197,7 @@ module.exports = {
   EXIT_FAILURE,
   EXIT_TRAP,
   EXIT_USAGE,
+  MODES,
   USAGE,
   UsageError,
   defaultArgv0,

@@ -4,7 +4,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { WASI } = require('../..') // in your project: require('@x/wasi')
+const { WASI } = require('@x/wasi')
 
 const wasi = new WASI({ args: ['hello', 'from', 'node'] })
 const exitCode = wasi.start(fs.readFileSync(path.join(__dirname, 'hello.wasm')))

@@ -1,0 +1,3 @@
+module xwasi.bench
+
+go 1.21

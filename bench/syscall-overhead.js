@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+'use strict'
+// The cost of one cheap WASI syscall: a WAT module calls it N times in a loop
+// (trapping unless it returns 0), and an otherwise identical module without
+// the call gives the loop's own cost, which is subtracted:
+//   ns/call = (median time with calls - median time of the empty loop) / N
+// Each runtime runs in this process, round-robin, after a warm-up run (so
+// that V8 has optimised the loop); modules are compiled before timing.
+//
+//   node --no-warnings bench/syscall-overhead.js [--json] [--calls 1000000] [--runs 7]
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { parseArgs } = require('node:util')
+const NodeWASI = require('node:wasi').WASI
+const { WASI, compile } = require(path.join(__dirname, '..'))
+const report = require('./report')
+
+// Memory layout: nwritten/sizes at 0..8, one iovec at 16 -> 1 byte at 32.
+const SYSCALLS = {
+  empty: null,
+  args_sizes_get: { params: 'i32 i32', args: '(i32.const 0) (i32.const 4)' },
+  clock_time_get: { params: 'i32 i64 i32', args: '(i32.const 1) (i64.const 1000) (i32.const 0)' }, // monotonic
+  fd_write: { params: 'i32 i32 i32 i32', args: '(i32.const 1) (i32.const 16) (i32.const 1) (i32.const 0)' }, // 1 byte to stdout
+}
+
+function wat(name, calls) {
+  const syscall = SYSCALLS[name]
+  return `(module
+  ${syscall ? `(import "wasi_snapshot_preview1" "${name}" (func $call (param ${syscall.params}) (result i32)))` : ''}
+  (memory (export "memory") 1)
+  (data (i32.const 16) "\\20\\00\\00\\00\\01\\00\\00\\00")
+  (data (i32.const 32) "x")
+  (func (export "_start") (local $i i32)
+    (loop $next
+      ${syscall ? `(if (call $call ${syscall.args}) (then unreachable))` : ''}
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (i32.const ${calls}))))))`
+}
+
+async function compileWat(calls) {
+  const wabt = await require('wabt')()
+  const modules = {}
+  for (const name of Object.keys(SYSCALLS)) {
+    const parsed = wabt.parseWat(`${name}.wat`, wat(name, calls))
+    try {
+      parsed.validate()
+      modules[name] = Buffer.from(parsed.toBinary({}).buffer)
+    } finally {
+      parsed.destroy()
+    }
+  }
+  return modules
+}
+
+const stdout = fs.openSync('/dev/null', 'w')
+const options = () => ({ args: ['overhead'], env: {}, stdout, returnOnExit: true })
+
+// How each runtime runs one module once; each module is compiled once up front.
+const RUNTIMES = {
+  'node:wasi': (m) => startInV8(new NodeWASI({ version: 'preview1', ...options() }), m.compiled),
+  '@x/wasi V8 mode': (m) => startInV8(new WASI(options()), m.compiled),
+  '@x/wasi native cranelift': (m) => new WASI({ ...options(), engine: 'cranelift' }).start(m.cranelift),
+  '@x/wasi native singlepass': (m) => new WASI({ ...options(), engine: 'singlepass' }).start(m.singlepass),
+}
+
+function startInV8(wasi, compiled) {
+  return wasi.start(new WebAssembly.Instance(compiled, wasi.getImportObject()))
+}
+
+function timed(fn) {
+  const started = process.hrtime.bigint()
+  const code = fn()
+  const ns = Number(process.hrtime.bigint() - started)
+  if (code !== 0) throw new Error(`exit code ${code}`)
+  return ns
+}
+
+async function measure(calls, runs) {
+  const binaries = await compileWat(calls)
+  const modules = Object.fromEntries(
+    Object.entries(binaries).map(([name, bytes]) => [name, {
+      compiled: new WebAssembly.Module(bytes),
+      cranelift: compile(bytes, { engine: 'cranelift', cache: false }),
+      singlepass: compile(bytes, { engine: 'singlepass', cache: false }),
+    }]),
+  )
+  const times = {}
+  for (const syscall of Object.keys(modules)) {
+    times[syscall] = {}
+    for (const [runtime, run] of Object.entries(RUNTIMES)) {
+      timed(() => run(modules[syscall])) // warm-up
+      times[syscall][runtime] = []
+    }
+  }
+  for (let i = 0; i < runs; i++) {
+    for (const syscall of Object.keys(modules)) {
+      for (const [runtime, run] of Object.entries(RUNTIMES)) times[syscall][runtime].push(timed(() => run(modules[syscall])))
+    }
+  }
+  const rows = []
+  for (const syscall of Object.keys(modules).filter((name) => name !== 'empty')) {
+    for (const runtime of Object.keys(RUNTIMES)) {
+      const loop = report.median(times.empty[runtime])
+      rows.push({ syscall, runtime, nsPerCall: (report.median(times[syscall][runtime]) - loop) / calls, loopNs: loop / calls })
+    }
+  }
+  return { calls, runs, runtimes: Object.keys(RUNTIMES), rows }
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      calls: { type: 'string', default: '1000000' },
+      runs: { type: 'string', default: '7' },
+    },
+  })
+  const result = await measure(Number(values.calls), Number(values.runs))
+  process.stdout.write(values.json ? JSON.stringify(result) + '\n' : report.syscallTable(result) + '\n')
+}
+
+main().catch((err) => {
+  fs.writeSync(2, `syscall-overhead: ${err.stack}\n`)
+  process.exitCode = 1
+})
