@@ -42,7 +42,11 @@ function compile(source, options) {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
     throw argTypeError('options', 'of type object', options)
   }
-  const { engine, cacheDir } = normalizeCompileOptions(options ?? {})
+  return compileBytes(bytes, normalizeCompileOptions(options ?? {}))
+}
+
+/** compile() with options already checked: `{ engine, cacheDir }`. */
+function compileBytes(bytes, { engine, cacheDir }) {
   return callNative(() => CompiledModule.compile(bytes, engine, cacheDir))
 }
 
@@ -129,7 +133,7 @@ class WASI {
   }
 
   #startNative(source) {
-    const module = source instanceof CompiledModule ? source : compile(source, this.#compileOptions)
+    const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
     this.#markStarted()
     const { exitCode, calledExit } = callNative(() => this.#handle.startNative(module))
     return this.#finish(exitCode, calledExit)

@@ -157,3 +157,23 @@ test('compile() checks its arguments', () => {
   assert.throws(() => compile(fs.readFileSync(HELLO), { cache: 'yes' }), { name: 'TypeError', message: /cache/ })
   assert.throws(() => compile(Buffer.from('not wasm'), { cache: false }), WebAssembly.CompileError)
 })
+
+test('new WASI({ cache, cacheDir }).start(bytes) honours the cache options', () => {
+  const envDir = tempDir()
+  const startInChild = (options) => {
+    const script = `const { WASI } = require(process.argv[1]);
+      process.exitCode = new WASI(JSON.parse(process.argv[3])).start(require('node:fs').readFileSync(process.argv[2]))`
+    const child = spawnSync(process.execPath, ['-e', script, ROOT, HELLO, JSON.stringify(options)], {
+      encoding: 'utf8',
+      env: { ...process.env, X_WASI_CACHE_DIR: envDir },
+    })
+    assert.equal(child.status, 0, child.stderr)
+    assert.equal(child.stdout, HELLO_OUTPUT)
+  }
+  const dir = tempDir()
+  startInChild({ cacheDir: dir, cache: false })
+  assert.deepEqual(cacheEntries(dir), [], 'cache: false writes nothing')
+  assert.deepEqual(cacheEntries(envDir), [], 'not even to the default directory')
+  startInChild({ cacheDir: dir })
+  assert.equal(cacheEntries(dir).length, 1, 'the default stores the compiled module')
+})

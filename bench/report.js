@@ -28,12 +28,16 @@ function cpuModel() {
   return os.cpus()[0]?.model ?? 'unknown'
 }
 
+/** The addon's file and build time: a change during a run means a rebuild. */
+function addonBuild() {
+  const addon = fs.readdirSync(ROOT).find((name) => name.endsWith('.node'))
+  return addon ? `addon ${addon} built ${fs.statSync(path.join(ROOT, addon)).mtime.toISOString()}` : 'no addon file'
+}
+
 function addonVersion() {
   const commit = commandOutput('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }) ?? 'unknown'
   const dirty = commandOutput('git', ['status', '--porcelain', '--', 'src', 'index.js', 'lib'], { cwd: ROOT })
-  const addon = fs.readdirSync(ROOT).find((name) => name.endsWith('.node'))
-  const built = addon ? `, addon ${addon} built ${fs.statSync(path.join(ROOT, addon)).mtime.toISOString()}` : ''
-  return `${commit}${dirty ? ' + uncommitted changes' : ''}${built}`
+  return `${commit}${dirty ? ' + uncommitted changes' : ''}, ${addonBuild()}`
 }
 
 /** Facts about this machine and toolchain, as [label, value] rows. */
@@ -191,11 +195,14 @@ function render(data) {
     '',
     `## Syscall overhead: ns per call, ${data.syscalls.calls.toLocaleString('en')} calls, median of ${data.syscalls.runs}`,
     '',
-    'In brackets: the ratio to node:wasi. The empty loop\'s own time is subtracted.',
+    'In brackets: the ratio to node:wasi. The empty loop\'s own time is subtracted.' +
+      (data.syscalls.runtimes.includes('wasmtime CLI')
+        ? ' wasmtime CLI: one process per run, so the empty module\'s run (start-up included) is subtracted.'
+        : ''),
     '',
     syscallTable(data.syscalls),
     '',
   ].join('\n')
 }
 
-module.exports = { median, machine, addonVersion, render, startupTable, syscallTable }
+module.exports = { median, machine, addonBuild, render, startupTable, syscallTable }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 'use strict'
-// Benchmarks @x/wasi against its peers, side by side in one run:
-// node:wasi, @x/wasi (native Cranelift, native Singlepass, V8 mode), the
-// wasmtime CLI (when found) and the same Go program built natively.
+// Benchmarks @x/wasi against its peers, side by side in one run: node:wasi,
+// @x/wasi (V8 mode; native Cranelift and Singlepass, each without and with
+// its on-disk cache of compiled code), the wasmtime CLI (when found; without
+// and with its cache) and the same Go program built natively.
 //
 // Every run is a fresh child process timed from spawn to exit, so each
 // runtime pays its own start-up. Runtimes take turns within each repetition
@@ -269,15 +270,21 @@ function main() {
   for (const runtime of runtimes) runOnce(runtime, WORKLOADS[0], builds.hello, options.timeout)
 
   const machine = report.machine(wasmtime)
+  const addonBuild = report.addonBuild()
+  // Start @x/wasi's cache empty, so entries come from this addon, filled by the warm-ups.
+  fs.rmSync(X_WASI_CACHE, { recursive: true, force: true })
   const results = measureWorkloads(workloads, runtimes, builds, options)
   process.stderr.write('bench: start-up in one process...\n')
   const startup = runJsonChild('startup.js', [builds.hello.wasm, '--runs', String(options.startupRuns)])
   process.stderr.write('bench: syscall overhead...\n')
-  const syscalls = runJsonChild('syscall-overhead.js', ['--calls', String(options.calls)])
+  const syscalls = runJsonChild('syscall-overhead.js', [
+    '--calls', String(options.calls),
+    ...(wasmtime.path ? ['--wasmtime', wasmtime.path] : []),
+  ])
 
   const markdown = report.render({
     machine,
-    addonChanged: report.addonVersion() !== machine.find(([label]) => label === '@x/wasi')[1],
+    addonChanged: report.addonBuild() !== addonBuild,
     command: `node bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
     options,
     workloads: workloads.map((w) => ({ ...w, wasmBytes: builds[w.name].wasmBytes })),

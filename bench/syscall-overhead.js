@@ -7,9 +7,14 @@
 // Each runtime runs in this process, round-robin, after a warm-up run (so
 // that V8 has optimised the loop); modules are compiled before timing.
 //
-//   node --no-warnings bench/syscall-overhead.js [--json] [--calls 1000000] [--runs 7]
+// With --wasmtime PATH, the wasmtime CLI too, for reference: one process per
+// run (code cache on, warmed), its start-up cancelled by the empty module's.
+//
+//   node --no-warnings bench/syscall-overhead.js [--json] [--calls 1000000] [--runs 7] [--wasmtime PATH]
 
+const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
 const NodeWASI = require('node:wasi').WASI
@@ -76,7 +81,31 @@ function timed(fn) {
   return ns
 }
 
-async function measure(calls, runs) {
+/** Wall time of one `wasmtime run` of each module, round-robin, in ns. */
+function wasmtimeTimes(wasmtime, binaries, runs) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x-wasi-overhead-'))
+  try {
+    const files = Object.fromEntries(Object.entries(binaries).map(([name, bytes]) => {
+      const file = path.join(dir, `${name}.wasm`)
+      fs.writeFileSync(file, bytes)
+      return [name, file]
+    }))
+    const once = (file) => {
+      const started = process.hrtime.bigint()
+      const child = spawnSync(wasmtime, ['run', '-C', 'cache=y', file], { stdio: ['ignore', 'ignore', 'inherit'] })
+      if (child.status !== 0) throw new Error(`wasmtime: exit ${child.status ?? child.signal}`)
+      return Number(process.hrtime.bigint() - started)
+    }
+    Object.values(files).forEach(once) // compiles into wasmtime's cache
+    const times = Object.fromEntries(Object.keys(files).map((name) => [name, []]))
+    for (let i = 0; i < runs; i++) for (const [name, file] of Object.entries(files)) times[name].push(once(file))
+    return times
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function measure(calls, runs, wasmtime) {
   const binaries = await compileWat(calls)
   const modules = Object.fromEntries(
     Object.entries(binaries).map(([name, bytes]) => [name, {
@@ -98,14 +127,20 @@ async function measure(calls, runs) {
       for (const [runtime, run] of Object.entries(RUNTIMES)) times[syscall][runtime].push(timed(() => run(modules[syscall])))
     }
   }
+  const runtimes = Object.keys(RUNTIMES)
+  if (wasmtime) {
+    runtimes.push('wasmtime CLI')
+    const cli = wasmtimeTimes(wasmtime, binaries, runs)
+    for (const syscall of Object.keys(modules)) times[syscall]['wasmtime CLI'] = cli[syscall]
+  }
   const rows = []
   for (const syscall of Object.keys(modules).filter((name) => name !== 'empty')) {
-    for (const runtime of Object.keys(RUNTIMES)) {
+    for (const runtime of runtimes) {
       const loop = report.median(times.empty[runtime])
       rows.push({ syscall, runtime, nsPerCall: (report.median(times[syscall][runtime]) - loop) / calls, loopNs: loop / calls })
     }
   }
-  return { calls, runs, runtimes: Object.keys(RUNTIMES), rows }
+  return { calls, runs, runtimes, rows }
 }
 
 async function main() {
@@ -114,9 +149,10 @@ async function main() {
       json: { type: 'boolean', default: false },
       calls: { type: 'string', default: '1000000' },
       runs: { type: 'string', default: '7' },
+      wasmtime: { type: 'string' },
     },
   })
-  const result = await measure(Number(values.calls), Number(values.runs))
+  const result = await measure(Number(values.calls), Number(values.runs), values.wasmtime)
   process.stdout.write(values.json ? JSON.stringify(result) + '\n' : report.syscallTable(result) + '\n')
 }
 

@@ -33,7 +33,7 @@ function installDependencies() {
   // packages the registry does not have (our own @x/wasi-<platform> before
   // their first release, some of @napi-rs/cli's), and `npm ci` refuses such a
   // lock as out of sync. `npm install` installs the locked versions all the same.
-  step('npm install', () => run(npm, ['install', '--no-audit', '--no-fund']))
+  step('npm install', () => run(npm, ['install', '--no-audit', '--no-fund'], { stdio: ['ignore', process.stderr, 'inherit'] }))
 }
 
 function buildAddon() {

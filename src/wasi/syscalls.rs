@@ -9,6 +9,9 @@
 //! ours (any exit code, not only 0..126), the second exists in preview1 only.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use wasi_common::WasiCtx;
 use wiggle::GuestMemory;
@@ -118,10 +121,26 @@ pub fn proc_exit(code: i32) -> Stop {
     Stop::Exit(code as u32)
 }
 
-/// Runs one wasi-common syscall to completion (they never wait on a future).
+/// Polls a future that is ready at once, on the stack (wiggle's
+/// `run_in_dummy_executor` boxes it: an allocation per syscall).
+fn run_ready<F: Future>(future: F) -> wiggle::error::Result<F::Output> {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending => Err(wiggle::error::Error::msg(
+            "a WASI syscall tried to wait on a future",
+        )),
+    }
+}
+
+/// Runs one wasi-common syscall to completion: the `sync` implementations
+/// block rather than wait, so their futures are ready when first polled.
 macro_rules! run {
     ($imp:ident :: $name:ident ($($arg:expr),*)) => {
-        finish(wiggle::run_in_dummy_executor($imp::$name($($arg),*)))
+        finish(run_ready($imp::$name($($arg),*)))
     };
 }
 
