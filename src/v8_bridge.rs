@@ -215,7 +215,8 @@ unsafe fn dispatch(
 
 /// Throws a `WebAssembly.RuntimeError`, as a trap in V8 would.
 fn throw_runtime_error(env: napi_env, message: &str) {
-    let thrown = (|| unsafe {
+    // SAFETY: N-API calls on live values of `env`, from its thread.
+    let thrown = unsafe {
         let mut global = ptr::null_mut();
         let mut namespace = ptr::null_mut();
         let mut class = ptr::null_mut();
@@ -234,7 +235,7 @@ fn throw_runtime_error(env: napi_env, message: &str) {
             ) == Status::napi_ok
             && sys::napi_new_instance(env, class, 1, &text, &mut error) == Status::napi_ok;
         ok && sys::napi_throw(env, error) == Status::napi_ok
-    })();
+    };
     if !thrown {
         throw(env, "ERR_WASI_TRAP", message);
     }
