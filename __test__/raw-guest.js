@@ -174,6 +174,7 @@ function guestWat(steps, { resultsFd = 1, leakFd = 2, pages } = {}) {
   const readIov = place(Buffer.concat([u32le(BUF_ADDR), u32le(BUF_SIZE)]))
   const pwned = Buffer.from('PWNED\n')
   const pwnIov = place(Buffer.concat([u32le(place(pwned)), u32le(pwned.length)]))
+  const cueIov = place(Buffer.concat([u32le(OUT_ADDR + 32), u32le(1)]))
 
   const body = []
   steps.forEach((step, index) => {
@@ -265,7 +266,7 @@ function guestWat(steps, { resultsFd = 1, leakFd = 2, pages } = {}) {
     `    (call $write_all (i32.const ${resultsFd}) (local.get $ptr) (local.get $len)))`,
     '  ;; Waits for one byte on stdin: the host says it is done.',
     '  (func $wait_cue',
-    `    (drop (call $fd_read (i32.const 0) (i32.const ${place(Buffer.concat([u32le(OUT_ADDR + 32), u32le(1)]))}) (i32.const 1) (i32.const ${NWRITTEN}))))`,
+    `    (drop (call $fd_read (i32.const 0) (i32.const ${cueIov}) (i32.const 1) (i32.const ${NWRITTEN}))))`,
     '  (func (export "_start") (local $errno i32) (local $n i32)',
     ...body,
     `    (call $write_all (i32.const ${resultsFd}) (i32.const ${REPORT}) (i32.const ${8 * steps.length})))`,

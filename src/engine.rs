@@ -2,6 +2,7 @@
 //! so that starting the same bytes again does not compile them again.
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
@@ -63,6 +64,27 @@ fn cache() -> &'static Mutex<ModuleCache> {
     CACHE.get_or_init(Default::default)
 }
 
+/// Compiles with wasmer. A panic inside a compiler (one was found by fuzzing:
+/// Singlepass asserts on a NUL byte in a name-section name) becomes a
+/// CompileError: unwinding past this frame would abort the Node process.
+fn compile_uncached(engine: &Engine, bytes: &[u8]) -> napi::Result<Module> {
+    // AssertUnwindSafe: compiling only reads the shared engine; what a
+    // panicking compile built is dropped with it.
+    let compile = AssertUnwindSafe(|| Module::from_binary(engine, bytes));
+    let compiled = std::panic::catch_unwind(compile).map_err(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown reason".into());
+        js_error(
+            ErrorKind::Compile,
+            format!("WebAssembly.Module(): the compiler failed on this module: {reason}"),
+        )
+    })?;
+    compiled.map_err(|e| js_error(ErrorKind::Compile, format!("WebAssembly.Module(): {e}")))
+}
+
 /// Where a compiled module came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -107,8 +129,7 @@ pub fn compile(
     let (module, origin) = match disk_key.and_then(|(dir, key)| cache::load(dir, &key, engine)) {
         Some(module) => (module, Origin::Disk),
         None => {
-            let module = Module::from_binary(engine, bytes)
-                .map_err(|e| js_error(ErrorKind::Compile, format!("WebAssembly.Module(): {e}")))?;
+            let module = compile_uncached(engine, bytes)?;
             if let Some((dir, key)) = disk_key {
                 // A cache we cannot write costs the next start a compile, nothing more.
                 let _ = cache::store(dir, &key, &module);

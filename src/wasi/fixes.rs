@@ -71,6 +71,98 @@ pub fn sock_shutdown(
     shutdown()
 }
 
+/// errno `io`: what wasmtime answers for a host error WASI has no name for.
+const ERRNO_IO: i32 = 29;
+
+/// The WASI errno (same numbers in both ABIs; the order of `errno` in
+/// witx/preview1/typenames.witx) for a host OS error that
+/// wasi-common turned into a trap ("Unknown OS error", e.g. EROFS, EXDEV):
+/// the guest gets an errno it can handle, never a trap for a host condition.
+pub fn errno_of_os_error(os_errno: i32) -> i32 {
+    use libc::*;
+    const TABLE: &[(i32, i32)] = &[
+        (E2BIG, 1),
+        (EACCES, 2),
+        (EADDRINUSE, 3),
+        (EADDRNOTAVAIL, 4),
+        (EAFNOSUPPORT, 5),
+        (EAGAIN, 6),
+        (EALREADY, 7),
+        (EBADF, 8),
+        (EBADMSG, 9),
+        (EBUSY, 10),
+        (ECANCELED, 11),
+        (ECHILD, 12),
+        (ECONNABORTED, 13),
+        (ECONNREFUSED, 14),
+        (ECONNRESET, 15),
+        (EDEADLK, 16),
+        (EDESTADDRREQ, 17),
+        (EDOM, 18),
+        (EDQUOT, 19),
+        (EEXIST, 20),
+        (EFAULT, 21),
+        (EFBIG, 22),
+        (EHOSTUNREACH, 23),
+        (EIDRM, 24),
+        (EILSEQ, 25),
+        (EINPROGRESS, 26),
+        (EINTR, 27),
+        (EINVAL, 28),
+        (EIO, 29),
+        (EISCONN, 30),
+        (EISDIR, 31),
+        (ELOOP, 32),
+        (EMFILE, 33),
+        (EMLINK, 34),
+        (EMSGSIZE, 35),
+        (EMULTIHOP, 36),
+        (ENAMETOOLONG, 37),
+        (ENETDOWN, 38),
+        (ENETRESET, 39),
+        (ENETUNREACH, 40),
+        (ENFILE, 41),
+        (ENOBUFS, 42),
+        (ENODEV, 43),
+        (ENOENT, 44),
+        (ENOEXEC, 45),
+        (ENOLCK, 46),
+        (ENOLINK, 47),
+        (ENOMEM, 48),
+        (ENOMSG, 49),
+        (ENOPROTOOPT, 50),
+        (ENOSPC, 51),
+        (ENOSYS, 52),
+        (ENOTCONN, 53),
+        (ENOTDIR, 54),
+        (ENOTEMPTY, 55),
+        (ENOTRECOVERABLE, 56),
+        (ENOTSOCK, 57),
+        (ENOTSUP, 58),
+        (ENOTTY, 59),
+        (ENXIO, 60),
+        (EOVERFLOW, 61),
+        (EOWNERDEAD, 62),
+        (EPERM, 63),
+        (EPIPE, 64),
+        (EPROTO, 65),
+        (EPROTONOSUPPORT, 66),
+        (EPROTOTYPE, 67),
+        (ERANGE, 68),
+        (EROFS, 69),
+        (ESPIPE, 70),
+        (ESRCH, 71),
+        (ESTALE, 72),
+        (ETIMEDOUT, 73),
+        (ETXTBSY, 74),
+        (EXDEV, 75),
+    ];
+    TABLE
+        .iter()
+        .find(|(os, _)| *os == os_errno)
+        .map_or(ERRNO_IO, |(_, wasi)| *wasi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +231,20 @@ mod tests {
                 &mut set_flags
             ),
             Ok(101)
+        );
+    }
+
+    #[test]
+    fn host_errors_map_to_their_wasi_errno() {
+        assert_eq!(errno_of_os_error(libc::EROFS), 69);
+        assert_eq!(errno_of_os_error(libc::EXDEV), 75);
+        assert_eq!(errno_of_os_error(libc::EPIPE), 64);
+        assert_eq!(errno_of_os_error(libc::ENOSPC), 51);
+        assert_eq!(errno_of_os_error(libc::ENOENT), 44);
+        assert_eq!(
+            errno_of_os_error(100_000),
+            ERRNO_IO,
+            "unknown: EIO, as wasmtime"
         );
     }
 

@@ -99,7 +99,8 @@ const ERRNO_FAULT: i32 = 21;
 
 /// Turns what a `wasi-common` syscall returned into an errno or a stop.
 /// A pointer or length outside guest memory is EFAULT for the guest to
-/// handle (as in node:wasi), never an access outside memory nor a trap.
+/// handle (as in node:wasi), never an access outside memory nor a trap; a
+/// host OS error wasi-common has no errno for becomes its WASI errno.
 fn finish(outcome: wiggle::error::Result<wiggle::error::Result<i32>>) -> Result<i32, Stop> {
     match outcome {
         Ok(Ok(errno)) => Ok(errno),
@@ -108,6 +109,11 @@ fn finish(outcome: wiggle::error::Result<wiggle::error::Result<i32>>) -> Result<
                 Err(Stop::Exit(exit.0 as u32))
             } else if err.downcast_ref::<wiggle::GuestError>().is_some() {
                 Ok(ERRNO_FAULT)
+            } else if let Some(os_errno) = err
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::raw_os_error)
+            {
+                Ok(fixes::errno_of_os_error(os_errno))
             } else {
                 Err(Stop::Trap(format!("WASI syscall failed: {err:#}")))
             }

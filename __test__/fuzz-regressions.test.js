@@ -1,0 +1,55 @@
+'use strict'
+
+// Inputs found by `npm run fuzz` (scripts/fuzz.js), kept as hex. Each is
+// compiled and started on both engines in a child process: whatever the
+// module does, Node must end normally (an error or an exit code), never die
+// of a signal.
+
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
+const { test } = require('node:test')
+
+const PACKAGE_ROOT = path.resolve(__dirname, '..')
+
+const REGRESSIONS = [
+  {
+    name: 'a name section whose module name has a NUL byte ("a\\0b"), one function',
+    hex: '0061736d01000000010401600000030201000a040102000b000b046e616d65000403610062',
+    // Found as a 279-byte mutant of wat:hello_unstable. Singlepass writes the
+    // name into DWARF with gimli, which asserts there is no NUL; that panic
+    // used to abort Node (SIGABRT). src/engine.rs now turns it into a
+    // CompileError.
+    expect: { singlepass: /^"CompileError: .*compiler failed/ },
+  },
+]
+
+// Runs compile() then start() in a child; reports how it ended.
+function runInChild(hex, engine) {
+  const source = `
+    const { WASI, compile } = require(${JSON.stringify(PACKAGE_ROOT)})
+    const bytes = Buffer.from(${JSON.stringify(hex)}, 'hex')
+    let outcome
+    try {
+      const module = compile(bytes, { engine: ${JSON.stringify(engine)}, cache: false })
+      outcome = 'exit code ' + new WASI({ engine: ${JSON.stringify(engine)} }).start(module)
+    } catch (err) {
+      outcome = err.constructor.name + ': ' + err.message
+    }
+    process.stdout.write(JSON.stringify(outcome))
+  `
+  return spawnSync(process.execPath, ['-e', source], { encoding: 'utf8', timeout: 60_000 })
+}
+
+for (const { name, hex, expect = {} } of REGRESSIONS) {
+  for (const engine of ['cranelift', 'singlepass']) {
+    test(`${engine}: ${name}: an error or a run, never a crash`, () => {
+      const child = runInChild(hex, engine)
+      assert.equal(child.error, undefined)
+      assert.equal(child.signal, null, `Node died of ${child.signal}; stderr: ${child.stderr.slice(0, 500)}`)
+      assert.equal(child.status, 0, `stderr: ${child.stderr.slice(0, 500)}`)
+      assert.ok(child.stdout.length > 0)
+      if (expect[engine]) assert.match(child.stdout, expect[engine])
+    })
+  }
+}

@@ -1,0 +1,26 @@
+;; Fuzz seed: one of every section kind (type, import, function, table,
+;; memory, global, export, start, element, data count, code, data, names),
+;; so mutations reach each section's decoder and validator.
+(module $all_sections
+  (type $binop (func (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (table $t 4 funcref)
+  (memory (export "memory") 1 2)
+  (global $counter (mut i32) (i32.const 0))
+  (global $limit i64 (i64.const 1000))
+  (elem (table $t) (i32.const 0) func $add $sub)
+  (data $greeting (i32.const 16) "seed\n")
+  (data $passive "passive")
+  (func $add (type $binop) (i32.add (local.get 0) (local.get 1)))
+  (func $sub (type $binop) (i32.sub (local.get 0) (local.get 1)))
+  (func $init (global.set $counter (i32.const 1)))
+  (start $init)
+  (func (export "_start")
+    (memory.init $passive (i32.const 64) (i32.const 0) (i32.const 7))
+    (data.drop $passive)
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (call_indirect $t (type $binop) (i32.const 7) (i32.const 2) (i32.const 0)))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (if (i64.gt_s (global.get $limit) (i64.const 0))
+      (then (call $proc_exit (global.get $counter))))))

@@ -1,0 +1,245 @@
+#!/usr/bin/env node
+'use strict'
+
+// Soak test: many runs of the Go hello module, watching the process for
+// growth of resident memory (RSS) and of open file descriptors.
+//
+// sequential  --runs (10,000) `new WASI().start(bytes)` in this process,
+//             stdout to /dev/null; the bytes compile once (the in-process
+//             module cache serves every later start). Sampled every
+//             --sample runs.
+// v8          --v8-runs (2,000) runs in V8 mode (one WebAssembly.Module,
+//             a new instance and WASI object per run), the same way; then
+//             one forced garbage collection. A WASI object holds its
+//             descriptors until it is collected: this series passes when the
+//             collection gives them (and the memory) back, and prints the
+//             growth before it.
+// concurrent  --children (64) child processes at once, each doing
+//             --child-runs (100) sequential starts and sampling every 10.
+//
+// Verdict, per series: after a warm-up (the first 10% of its runs), RSS at
+// the end must stay below the sample at the end of the warm-up plus 10%
+// (noise: allocator caches, GC timing, lazily mapped pages), and the number
+// of open descriptors at the end must not exceed it (+2 for descriptors
+// that await garbage collection). First, last and maximum are printed.
+//
+//   node scripts/soak.js [--runs 10000] [--sample 250] [--v8-runs 2000]
+//                        [--children 64] [--child-runs 100] [--engine cranelift]
+//                        [--json results.json]
+// Exit status: 0 when every verdict holds, 1 otherwise.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+
+const ROOT = path.resolve(__dirname, '..')
+const MiB = 1024 * 1024
+
+function parseArgs(argv) {
+  const options = { runs: 10_000, sample: 250, v8Runs: 2_000, children: 64, childRuns: 100, engine: 'cranelift', json: null }
+  const names = {
+    '--runs': 'runs',
+    '--sample': 'sample',
+    '--v8-runs': 'v8Runs',
+    '--children': 'children',
+    '--child-runs': 'childRuns',
+    '--engine': 'engine',
+    '--json': 'json',
+    '--child': 'child',
+    '--module': 'module',
+  }
+  for (let i = 0; i < argv.length; i++) {
+    let [flag, value] = argv[i].split(/=(.*)/s)
+    if (flag === '--help' || flag === '-h') {
+      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(3, 26).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n')
+      process.exit(0)
+    }
+    if (!names[flag]) throw new Error(`unknown option ${flag}`)
+    if (value === undefined) value = argv[++i]
+    const key = names[flag]
+    options[key] = ['engine', 'json', 'module'].includes(key) ? value : Number(value)
+  }
+  return options
+}
+
+const openFds = () => fs.readdirSync('/proc/self/fd').length
+
+function sample(run) {
+  const usage = process.memoryUsage()
+  return { run, rssMiB: usage.rss / MiB, heapUsedMiB: usage.heapUsed / MiB, externalMiB: usage.external / MiB, fds: openFds() }
+}
+
+/** Runs `once(i)` `runs` times, sampling every `every` runs; returns the samples and the time. */
+async function series(runs, every, once) {
+  const samples = [sample(0)]
+  const started = process.hrtime.bigint()
+  for (let i = 1; i <= runs; i++) {
+    const code = await once(i)
+    if (code !== 0) throw new Error(`run ${i} exited with ${code}`)
+    if (i % every === 0 || i === runs) samples.push(sample(i))
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  return { runs, seconds, samples }
+}
+
+/** The verdict on one series of samples (see the top of this file). */
+function verdict({ runs, samples }) {
+  const warmupEnd = Math.ceil(runs / 10)
+  const first = samples.find((s) => s.run >= warmupEnd) ?? samples[0]
+  const last = samples[samples.length - 1]
+  const max = (key) => Math.max(...samples.filter((s) => s.run >= first.run).map((s) => s[key]))
+  const rssOk = last.rssMiB <= first.rssMiB * 1.1
+  const fdsOk = last.fds <= first.fds + 2
+  return {
+    warmupRuns: first.run,
+    rssMiB: { first: first.rssMiB, last: last.rssMiB, max: max('rssMiB'), before: samples[0].rssMiB },
+    fds: { first: first.fds, last: last.fds, max: max('fds'), before: samples[0].fds },
+    heapUsedMiB: { first: first.heapUsedMiB, last: last.heapUsedMiB },
+    ok: rssOk && fdsOk,
+  }
+}
+
+const fmt = (n) => n.toFixed(1)
+function describe(label, result) {
+  const v = verdict(result)
+  const perRun = (result.seconds * 1000) / result.runs
+  return [
+    `${label}: ${result.runs} runs in ${fmt(result.seconds)} s (${perRun.toFixed(2)} ms/run); warm-up ${v.warmupRuns} runs`,
+    `  RSS MiB:  before ${fmt(v.rssMiB.before)}, after warm-up ${fmt(v.rssMiB.first)}, last ${fmt(v.rssMiB.last)}, max ${fmt(v.rssMiB.max)}`,
+    `  open fds: before ${v.fds.before}, after warm-up ${v.fds.first}, last ${v.fds.last}, max ${v.fds.max}`,
+    `  heap used MiB: after warm-up ${fmt(v.heapUsedMiB.first)}, last ${fmt(v.heapUsedMiB.last)}`,
+    `  verdict: ${v.ok ? 'no growth beyond noise' : 'GROWTH'} (RSS last <= after warm-up + 10%, fds last <= after warm-up + 2)`,
+  ].join('\n')
+}
+
+// ---------------------------------------------------------------- runs
+
+// A full garbage collection, finalizers included (the addon's objects free
+// their native state in finalizers).
+async function collectGarbage() {
+  require('node:v8').setFlagsFromString('--expose-gc')
+  const gc = require('node:vm').runInNewContext('gc')
+  for (let i = 0; i < 3; i++) {
+    gc()
+    await new Promise(setImmediate)
+  }
+}
+
+function helloBytes(modulePath) {
+  return fs.readFileSync(modulePath ?? require(path.join(ROOT, '__test__', 'fixtures.js')).fixture('go:hello'))
+}
+
+function nativeRunner(bytes, engine, devNull) {
+  const { WASI } = require(ROOT)
+  return () => new WASI({ args: ['hello'], stdout: devNull, engine }).start(bytes)
+}
+
+// ---------------------------------------------------------------- child
+
+async function childMain(options) {
+  const devNull = fs.openSync('/dev/null', 'w')
+  const once = nativeRunner(helloBytes(options.module), options.engine, devNull)
+  const result = await series(options.runs, options.sample, once)
+  process.stdout.write(JSON.stringify(result) + '\n')
+}
+
+function runChild(options, modulePath) {
+  return new Promise((resolve) => {
+    const args = [__filename, '--child', '1', '--runs', String(options.childRuns), '--sample', '10', '--engine', options.engine, '--module', modulePath]
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (code, signal) => {
+      let result = null
+      try {
+        result = JSON.parse(stdout)
+      } catch {}
+      resolve({ code, signal, stderr: stderr.slice(-2000), result })
+    })
+  })
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2))
+  if (options.child) return childMain(options)
+  const { WASI, compile } = require(ROOT)
+  const modulePath = require(path.join(ROOT, '__test__', 'fixtures.js')).fixture('go:hello')
+  const bytes = helloBytes(modulePath)
+  const devNull = fs.openSync('/dev/null', 'w')
+  const report = { options, series: {} }
+  const lines = []
+  const print = (text) => {
+    lines.push(text)
+    console.log(text)
+  }
+  // Warms the disk cache too, so that the children load the module from it.
+  const compiled = compile(bytes, { engine: options.engine })
+  print(`soak: Go hello (${(bytes.length / MiB).toFixed(1)} MiB), ${options.engine}; module ${compiled.origin === 'disk' ? 'from the disk cache' : 'compiled'}`)
+
+  if (options.runs > 0) {
+    const result = await series(options.runs, options.sample, nativeRunner(bytes, options.engine, devNull))
+    report.series.sequential = { ...result, verdict: verdict(result) }
+    print(describe(`sequential start(bytes), in-process module cache`, result))
+  }
+
+  if (options.v8Runs > 0) {
+    const module = new WebAssembly.Module(bytes)
+    const once = () => {
+      const wasi = new WASI({ args: ['hello'], stdout: devNull })
+      return wasi.start(new WebAssembly.Instance(module, wasi.getImportObject()))
+    }
+    const result = await series(options.v8Runs, Math.max(1, Math.round(options.sample / 5)), once)
+    const withoutGc = verdict(result)
+    // A WASI object keeps its descriptors (duplicates of stdio, preopens)
+    // until it is garbage-collected; see whether a collection gives them back.
+    await collectGarbage()
+    const afterGc = sample(result.runs)
+    const released = afterGc.fds <= withoutGc.fds.first + 2 && afterGc.rssMiB <= withoutGc.rssMiB.first * 1.1
+    report.series.v8 = { ...result, verdict: { ...withoutGc, ok: released, withoutGcOk: withoutGc.ok, afterGc } }
+    print(describe('V8 mode, one WebAssembly.Module, an instance per run (no forced GC)', result))
+    print(
+      `  after a forced garbage collection: RSS ${fmt(afterGc.rssMiB)} MiB, open fds ${afterGc.fds}: ` +
+        (released ? 'given back, so held until GC rather than leaked' : 'NOT given back: a leak'),
+    )
+  }
+
+  if (options.children > 0) {
+    const parentFdsBefore = openFds()
+    const started = Date.now()
+    const children = await Promise.all(Array.from({ length: options.children }, () => runChild(options, modulePath)))
+    const seconds = (Date.now() - started) / 1000
+    const failed = children.filter((c) => c.code !== 0 || c.signal || !c.result)
+    const verdicts = children.filter((c) => c.result).map((c) => verdict(c.result))
+    const range = (pick) => {
+      const values = verdicts.map(pick)
+      return `${fmt(Math.min(...values))}..${fmt(Math.max(...values))}`
+    }
+    const grew = verdicts.filter((v) => !v.ok).length
+    report.series.concurrent = { children: options.children, childRuns: options.childRuns, seconds, failed: failed.length, grew, verdicts }
+    print(
+      [
+        `concurrent: ${options.children} child processes x ${options.childRuns} starts = ${options.children * options.childRuns} runs in ${fmt(seconds)} s; ${failed.length} failed`,
+        `  RSS MiB per child: after warm-up ${range((v) => v.rssMiB.first)}, last ${range((v) => v.rssMiB.last)}, max ${range((v) => v.rssMiB.max)}`,
+        `  open fds per child: after warm-up ${range((v) => v.fds.first)}, last ${range((v) => v.fds.last)}, max ${range((v) => v.fds.max)}`,
+        `  parent's open fds: ${parentFdsBefore} before, ${openFds()} after`,
+        `  verdict: ${failed.length === 0 && grew === 0 ? 'no growth beyond noise in any child' : `${grew} children GREW, ${failed.length} failed`}`,
+        ...failed.slice(0, 3).map((c) => `  failed child: exit ${c.code} signal ${c.signal}: ${c.stderr}`),
+      ].join('\n'),
+    )
+  }
+
+  const ok =
+    Object.values(report.series).every((s) => (s.verdict ? s.verdict.ok : s.failed === 0 && s.grew === 0))
+  print(`soak: ${ok ? 'PASS' : 'FAIL'}`)
+  if (options.json) fs.writeFileSync(options.json, JSON.stringify(report, null, 2))
+  process.exitCode = ok ? 0 : 1
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exitCode = 2
+})
