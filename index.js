@@ -128,6 +128,9 @@ class WASI {
     } catch (err) {
       if (err instanceof WasiExit) return this.#finish(err.code, true)
       throw fromNative(err)
+    } finally {
+      // A command is done: close its descriptors now, not at GC.
+      this.#handle.release()
     }
     return this.#finish(0, false)
   }

@@ -556,3 +556,21 @@ describe('wasiImport called by hand from JS', () => {
     assert.throws(() => new WASI().wasiImport.fd_write(1, 0, 0, 0), { code: 'ERR_WASI_NOT_STARTED', message: /start\(\)/ })
   })
 })
+
+test('a command run by V8 closes its descriptors when start() returns, not at GC', () => {
+  const module = new WebAssembly.Module(fixtureBytes('wat:hello_unstable'))
+  const devNull = fs.openSync('/dev/null', 'w')
+  try {
+    const openFds = () => fs.readdirSync('/proc/self/fd').length
+    const before = openFds()
+    const keep = [] // hold every WASI object so that GC cannot be what closes them
+    for (let i = 0; i < 50; i++) {
+      const wasi = new WASI({ stdout: devNull, preopens: { '/tmp': os.tmpdir() } })
+      keep.push(wasi)
+      assert.equal(wasi.start(new WebAssembly.Instance(module, wasi.getImportObject())), 0)
+    }
+    assert.ok(openFds() - before < 5, `descriptors grew from ${before} to ${openFds()} over 50 runs`)
+  } finally {
+    fs.closeSync(devNull)
+  }
+})

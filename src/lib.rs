@@ -126,6 +126,14 @@ impl WasiHandle {
         )
     }
 
+    /// Drops the WASI state (closing the guest's descriptors: its duplicates
+    /// of stdio, its preopens, what it left open) once a command has run in
+    /// V8, instead of when the garbage collector gets to this object.
+    #[napi]
+    pub fn release(&self) {
+        self.ctx.borrow_mut().take();
+    }
+
     /// The syscalls of `abi` (`preview1` or `unstable`) as JS functions that
     /// take the guest's `memory.buffer` first, then the wasm arguments.
     #[napi(
