@@ -53,3 +53,42 @@ for (const { name, hex, expect = {} } of REGRESSIONS) {
     })
   }
 }
+
+// A panic inside wasmer's compiler can leave the engine's internal mutex
+// poisoned (the panic unwound while it was held): every later compile with
+// that engine then fails with "PoisonError", and the next use of the engine
+// outside the caught path aborts the process. src/engine.rs therefore drops
+// that engine and its modules after a panic. One bad module must not break
+// the process for the modules after it.
+test('singlepass: after the NUL-name CompileError, the same process still compiles and runs other modules', {
+}, () => {
+  const { fixture } = require('./fixtures')
+  const source = `
+    const fs = require('node:fs')
+    const { WASI, compile } = require(${JSON.stringify(PACKAGE_ROOT)})
+    const bad = Buffer.from(${JSON.stringify(REGRESSIONS[0].hex)}, 'hex')
+    // Fresh bytes (a custom section added), so nothing comes from a cache.
+    const good = Buffer.concat([fs.readFileSync(${JSON.stringify(fixture('wat:hello_unstable'))}), Buffer.from([0, 3, 1, 0x78, 0x31])])
+    const before = Buffer.concat([good, Buffer.from([0, 3, 1, 0x78, 0x32])])
+    const outcomes = []
+    const attempt = (fn) => {
+      try {
+        outcomes.push(fn())
+      } catch (err) {
+        outcomes.push(err.constructor.name + ': ' + err.message.slice(0, 120))
+      }
+    }
+    const run = (module) => 'exit code ' + new WASI({ engine: 'singlepass', stdout: fs.openSync('/dev/null', 'w') }).start(module)
+    const earlier = compile(before, { engine: 'singlepass', cache: false })
+    attempt(() => run(compile(bad, { engine: 'singlepass', cache: false })))
+    attempt(() => run(compile(good, { engine: 'singlepass', cache: false })))
+    attempt(() => run(earlier))
+    process.stdout.write(JSON.stringify(outcomes))
+  `
+  const child = spawnSync(process.execPath, ['-e', source], { encoding: 'utf8', timeout: 60_000 })
+  assert.equal(child.signal, null, `Node died of ${child.signal}; stderr: ${child.stderr.slice(-500)}`)
+  const [bad, good, earlier] = JSON.parse(child.stdout)
+  assert.match(bad, /^CompileError: .*compiler failed/)
+  assert.equal(good, 'exit code 0', 'a module compiled after the bad one')
+  assert.equal(earlier, 'exit code 0', 'a module compiled before the bad one')
+})

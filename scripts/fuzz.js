@@ -27,11 +27,14 @@
 //                        [--module-workers 1] [--syscall-workers 1]
 //                        [--compile-timeout 30000] [--run-timeout 3000]
 //   node scripts/fuzz.js --replay fuzz/findings/<file>.wasm [--engine cranelift] [--mode native|v8]
+//   node scripts/fuzz.js --syscall-replay <worker seed>:<call number>   (from a syscalls finding)
 //
 // Seeds: fuzz/corpus/*.wat (ours, as text) and the test fixtures built from
 // source (Go hello, __test__/fixtures/wat/*). Module outcomes that ran are
 // added to the corpus in memory. Crashing or hanging inputs go to
-// fuzz/findings/. The same --seed gives the same inputs (with one worker
+// fuzz/findings/, and so do inputs that made a compiler panic (the addon
+// turns the panic into a CompileError, but wasmer's engine stays poisoned
+// for the process, so the worker is replaced after one). The same --seed gives the same inputs (with one worker
 // per target; timing decides the order of results with more).
 // Exit status: 0 when nothing crashed or hung, 1 otherwise.
 
@@ -96,6 +99,7 @@ function parseArgs(argv) {
     '--compile-timeout': ['compileTimeout', Number],
     '--run-timeout': ['runTimeout', Number],
     '--replay': ['replay', String],
+    '--syscall-replay': ['syscallReplay', String],
     '--engine': ['engine', String],
     '--mode': ['mode', String],
   }
@@ -346,11 +350,12 @@ const PATH_ARGS = {
 }
 const PATHS = ['a', 'a/b', '.', '..', '../canary.txt', '/', '/etc/passwd', 'link', 'dir', 'dir/', 'file.txt', '', 'x'.repeat(300), 'a\0b', '../../..', 'sub/../../canary.txt']
 
-async function syscallWorkerMain({ seed, seconds, index }) {
+async function syscallWorkerMain({ seed, seconds, index, stopAt }) {
   const { WASI } = require(ROOT)
   const { SIGNATURES } = require(path.join(ROOT, '__test__', 'raw-guest.js'))
   const r = makeRandom(seed)
   const deadline = Date.now() + seconds * 1000
+  const send = process.send ? (message) => process.send(message) : () => {}
 
   // A canary file beside the two preopens, and a place to record each call
   // before it is made (read by the parent if this process dies or hangs).
@@ -360,7 +365,7 @@ async function syscallWorkerMain({ seed, seconds, index }) {
   const canaryStat = fs.statSync(canaryFile)
   const sandboxes = ['a', 'b'].map((name) => path.join(root, name))
   const lastCall = fs.openSync(path.join(root, 'last-call'), 'w')
-  process.send({ root })
+  send({ root })
 
   const devNull = fs.openSync('/dev/null', 'r+')
   const pattern = (buffer, salt) => {
@@ -491,21 +496,26 @@ async function syscallWorkerMain({ seed, seconds, index }) {
     for (const at of pathAt) {
       if (at + 1 < args.length && r.chance(0.7)) [args[at], args[at + 1]] = r.pick(pathSpots)
     }
-    // A clock subscription with a huge timeout would make poll_oneoff sleep:
-    // keep the timeouts it would read small.
-    if (name === 'poll_oneoff') {
-      const view = new DataView(memory.buffer)
-      const count = Math.min(args[2] >>> 0, 64)
-      for (let i = 0; i < count; i++) {
-        const at = (args[0] >>> 0) + 48 * i + 24
-        if (at + 8 <= view.byteLength) view.setBigUint64(at, BigInt(r.int(1_000_000)), true)
-      }
-    }
     if (r.chance(0.02)) args[r.int(args.length + 1)] = wrongType()
     if (r.chance(0.01)) args.push(i32())
     if (r.chance(0.01)) args.pop()
+    // A clock subscription with a long timeout makes poll_oneoff sleep that
+    // long (as the guest asked): keep every timeout it would read small,
+    // where the addon will read them (a Number is taken modulo 2^32).
+    if (name === 'poll_oneoff' && typeof args[0] === 'number' && typeof args[2] === 'number') {
+      const view = new DataView(memory.buffer)
+      const base = asU32(args[0])
+      const count = Math.min(asU32(args[2]), Math.ceil(view.byteLength / 48))
+      for (let i = 0; i < count; i++) {
+        const at = base + 48 * i + 24
+        if (at + 8 > view.byteLength) break
+        view.setBigUint64(at, BigInt(r.int(1_000_000)), true)
+      }
+    }
     return args
   }
+  // How napi_get_value_int32 reads a Number: the low 32 bits of its integer part.
+  const asU32 = (n) => (Number.isFinite(n) ? Number(BigInt.asUintN(32, BigInt(Math.trunc(n)))) : 0)
 
   const describeArg = (a) => (typeof a === 'bigint' ? `${a}n` : typeof a === 'symbol' ? 'Symbol()' : typeof a === 'function' ? '() => 1' : JSON.stringify(a) ?? String(a))
 
@@ -522,6 +532,21 @@ async function syscallWorkerMain({ seed, seconds, index }) {
       perFunction[key] = (perFunction[key] ?? 0) + 1
       const record = `#${calls + 1} ${abi === 0 ? '' : 'unstable.'}${name}(${args.map(describeArg).join(', ')}) memory=${memory.buffer.byteLength}\n`
       fs.writeSync(lastCall, record, 0)
+      if (stopAt && calls + 1 === stopAt) {
+        // Replaying a hang or crash: show the call and the memory it reads.
+        const bytes = new Uint8Array(memory.buffer)
+        const at = typeof args[0] === 'number' ? args[0] >>> 0 : 0
+        console.log(`call ${record.trim()}`)
+        console.log(`memory at ${at}: ${Buffer.from(bytes.subarray(at, at + 48 * 8)).toString('hex')}`)
+        for (let fd = 0; fd < 10; fd++) {
+          const errno = wasi.wasiImport.fd_fdstat_get(fd, 0)
+          console.log(`fd ${fd}: fdstat errno ${errno}, filetype ${bytes[0]}`)
+        }
+        const started = Date.now()
+        const result = fn(...args)
+        console.log(`returned ${result} after ${Date.now() - started} ms`)
+        process.exit(0)
+      }
       calls++
       if (INJECT && calls === 20) {
         if (INJECT === 'crash') process.kill(process.pid, 'SIGSEGV')
@@ -548,7 +573,7 @@ async function syscallWorkerMain({ seed, seconds, index }) {
       freshState()
     } else if (r.chance(0.1)) fillMemory()
     if (Date.now() - lastReport > 250) {
-      process.send({ progress: { calls } })
+      send({ progress: { calls } })
       lastReport = Date.now()
       // Let the message go out.
       await new Promise(setImmediate)
@@ -556,7 +581,7 @@ async function syscallWorkerMain({ seed, seconds, index }) {
   }
   checkCanaries()
   fs.rmSync(root, { recursive: true, force: true })
-  process.send({ done: { calls, returned, thrown, thrownKinds, violations, perFunction } })
+  send({ done: { calls, returned, thrown, thrownKinds, violations, perFunction } })
 }
 
 // ---------------------------------------------------------------- parent
@@ -635,9 +660,18 @@ function fuzzModules(options, seeds, stats) {
       // wasmer never frees the machine code of a module while its engine
       // lives (the addon keeps one engine per compiler for the process), so
       // a worker grows with every distinct module it compiles: recycle it.
-      const recycle = outcome.rss > WORKER_RSS_LIMIT
+      // A compiler panic the addon caught (a CompileError "the compiler
+      // failed on this module") leaves wasmer's engine poisoned for the rest
+      // of the process: keep the input, and start a fresh worker so the
+      // inputs after it are judged on their own.
+      const panicked = outcome.outcome === 'error' && /compiler failed on this module/.test(outcome.message ?? '')
+      if (panicked) {
+        const file = saveFinding('panic', input.bytes)
+        stats.findings.push({ kind: 'panic', target: 'modules', how: input.how, engine: input.engine, mode: input.mode, file, detail: outcome.message })
+      }
+      const recycle = panicked || outcome.rss > WORKER_RSS_LIMIT
       if (recycle) {
-        stats.modules.recycled++
+        if (!panicked) stats.modules.recycled++
         worker.child.kill()
       }
       if (recycle || outcome.outcome === 'crash' || outcome.outcome === 'hang' || outcome.outcome === 'timeout') {
@@ -718,6 +752,11 @@ async function replay(options) {
 async function main() {
   const options = parseArgs(process.argv.slice(2))
   if (options.replay) return replay(options)
+  if (options.syscallReplay) {
+    // Runs one syscall worker in this process up to a given call.
+    const [seed, stopAt] = options.syscallReplay.split(':').map(Number)
+    return syscallWorkerMain({ seed, seconds: 1e6, index: 0, stopAt })
+  }
   const started = Date.now()
   const stats = {
     modules: { executions: 0, outcomes: {}, recycled: 0 },
@@ -737,6 +776,7 @@ async function main() {
 
   const crashes = stats.findings.filter((f) => f.kind === 'crash' || f.kind === 'violation').length
   const hangs = stats.findings.filter((f) => f.kind === 'hang').length
+  const panics = stats.findings.filter((f) => f.kind === 'panic').length
   const rate = (n) => (n / elapsed).toFixed(1)
   console.log(`\nfuzz: ${elapsed.toFixed(1)} s, seed ${options.seed}`)
   if (options.target !== 'syscalls') {
@@ -751,7 +791,7 @@ async function main() {
       console.log(`syscalls: ${counts.length} functions called (wasi_snapshot_preview1 and wasi_unstable), each ${Math.min(...counts)} to ${Math.max(...counts)} times`)
     }
   }
-  console.log(`crashes: ${crashes}, hangs: ${hangs}`)
+  console.log(`crashes: ${crashes}, hangs: ${hangs}, compiler panics caught as CompileErrors: ${panics}`)
   for (const finding of stats.findings) console.log(`  ${JSON.stringify(finding)}`)
   process.exitCode = crashes + hangs > 0 ? 1 : 0
 }

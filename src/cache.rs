@@ -186,7 +186,7 @@ mod tests {
         let hash = blake3::hash(b"module");
         let cranelift = crate::engine::engine(crate::options::EngineKind::Cranelift);
         let singlepass = crate::engine::engine(crate::options::EngineKind::Singlepass);
-        assert_ne!(cache_key(&hash, cranelift), cache_key(&hash, singlepass));
-        assert_eq!(cache_key(&hash, cranelift), cache_key(&hash, cranelift));
+        assert_ne!(cache_key(&hash, &cranelift), cache_key(&hash, &singlepass));
+        assert_eq!(cache_key(&hash, &cranelift), cache_key(&hash, &cranelift));
     }
 }

@@ -20,17 +20,36 @@ const WASM_STACK_BYTES: usize = 8 << 20;
 /// Compiled modules kept per process; Go modules are large, so keep a few.
 const CACHED_MODULES: usize = 32;
 
-pub fn engine(kind: EngineKind) -> &'static Engine {
-    static CRANELIFT: OnceLock<Engine> = OnceLock::new();
-    static SINGLEPASS: OnceLock<Engine> = OnceLock::new();
-    let (cell, make): (_, fn() -> Engine) = match kind {
-        EngineKind::Cranelift => (&CRANELIFT, || Cranelift::new().into()),
-        EngineKind::Singlepass => (&SINGLEPASS, || Singlepass::new().into()),
-    };
-    cell.get_or_init(|| {
+fn engine_slot(kind: EngineKind) -> &'static Mutex<Option<Engine>> {
+    static CRANELIFT: Mutex<Option<Engine>> = Mutex::new(None);
+    static SINGLEPASS: Mutex<Option<Engine>> = Mutex::new(None);
+    match kind {
+        EngineKind::Cranelift => &CRANELIFT,
+        EngineKind::Singlepass => &SINGLEPASS,
+    }
+}
+
+/// The process's engine for a compiler, made on first use.
+pub fn engine(kind: EngineKind) -> Engine {
+    let mut slot = engine_slot(kind).lock().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(|| {
         wasmer::sys::vm::set_stack_size(WASM_STACK_BYTES);
-        make()
+        match kind {
+            EngineKind::Cranelift => Cranelift::new().into(),
+            EngineKind::Singlepass => Singlepass::new().into(),
+        }
     })
+    .clone()
+}
+
+/// Drops an engine a compiler panicked in (its internal locks may be
+/// poisoned) and the modules it compiled; the next compile makes a new one.
+fn discard_engine(kind: EngineKind) {
+    *engine_slot(kind).lock().unwrap_or_else(|e| e.into_inner()) = None;
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .forget_engine(kind);
 }
 
 type CacheKey = (EngineKind, blake3::Hash);
@@ -45,6 +64,11 @@ struct ModuleCache {
 impl ModuleCache {
     fn get(&self, key: &CacheKey) -> Option<Module> {
         self.modules.get(key).cloned()
+    }
+
+    fn forget_engine(&mut self, kind: EngineKind) {
+        self.modules.retain(|(k, _), _| *k != kind);
+        self.order.retain(|(k, _)| *k != kind);
     }
 
     fn insert(&mut self, key: CacheKey, module: Module) {
@@ -67,11 +91,12 @@ fn cache() -> &'static Mutex<ModuleCache> {
 /// Compiles with wasmer. A panic inside a compiler (one was found by fuzzing:
 /// Singlepass asserts on a NUL byte in a name-section name) becomes a
 /// CompileError: unwinding past this frame would abort the Node process.
-fn compile_uncached(engine: &Engine, bytes: &[u8]) -> napi::Result<Module> {
+fn compile_uncached(kind: EngineKind, engine: &Engine, bytes: &[u8]) -> napi::Result<Module> {
     // AssertUnwindSafe: compiling only reads the shared engine; what a
     // panicking compile built is dropped with it.
     let compile = AssertUnwindSafe(|| Module::from_binary(engine, bytes));
     let compiled = std::panic::catch_unwind(compile).map_err(|panic| {
+        discard_engine(kind);
         let reason = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -125,11 +150,11 @@ pub fn compile(
         ));
     }
     let engine = engine(kind);
-    let disk_key = disk_cache.map(|dir| (dir, cache::cache_key(&module_hash, engine)));
-    let (module, origin) = match disk_key.and_then(|(dir, key)| cache::load(dir, &key, engine)) {
+    let disk_key = disk_cache.map(|dir| (dir, cache::cache_key(&module_hash, &engine)));
+    let (module, origin) = match disk_key.and_then(|(dir, key)| cache::load(dir, &key, &engine)) {
         Some(module) => (module, Origin::Disk),
         None => {
-            let module = compile_uncached(engine, bytes)?;
+            let module = compile_uncached(kind, &engine, bytes)?;
             if let Some((dir, key)) = disk_key {
                 // A cache we cannot write costs the next start a compile, nothing more.
                 let _ = cache::store(dir, &key, &module);

@@ -119,7 +119,7 @@ impl WasiHandle {
             .take()
             .ok_or_else(|| wasi_error("this WASI object has already run a module"))?;
         native::run_start(
-            engine::engine(module.kind),
+            &engine::engine(module.kind),
             &module.module,
             ctx,
             self.versions,
