@@ -102,7 +102,10 @@ const canMount = probe(() => {
 const unprivileged = (() => {
   if (!isRoot) return []
   const prefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--']
-  const check = sh(prefix[0], [...prefix.slice(1), process.execPath, '-e', 'process.exit(process.getuid() === 65534 ? 0 : 1)'])
+  // nobody must also reach this checkout (a clone under a 0700 temp dir is out of its reach).
+  const needed = [path.join(__dirname, 'fault-runner.js'), path.join(__dirname, '..', 'index.js')]
+  const probe = `const fs = require('node:fs'); process.exit(process.getuid() === 65534 && ${JSON.stringify(needed)}.every((f) => { try { fs.accessSync(f, fs.constants.R_OK); return true } catch { return false } }) ? 0 : 1)`
+  const check = sh(prefix[0], [...prefix.slice(1), process.execPath, '-e', probe])
   return check.status === 0 ? prefix : null
 })()
 
@@ -300,7 +303,7 @@ describe('read-only directories and denied permissions', () => {
   ]
   const who = isRoot ? 'nobody (setpriv; root bypasses permission bits)' : 'this user'
   for (const mode of MODES) {
-    test(`${mode}: chmod 555 directory, 000 file and directory, as ${who}: EACCES`, { skip: skipUnless(unprivileged, 'running as root and setpriv cannot drop to nobody') }, async () => {
+    test(`${mode}: chmod 555 directory, 000 file and directory, as ${who}: EACCES`, { skip: skipUnless(unprivileged, 'running as root, and setpriv cannot drop to nobody or nobody cannot read this checkout') }, async () => {
       const dir = freshDir('chmod')
       fs.mkdirSync(path.join(dir, 'ro'))
       fs.writeFileSync(path.join(dir, 'ro', 'f.txt'), 'read only\n')

@@ -44,8 +44,21 @@ function buildAddon() {
   step('addon (cargo build --release)', () => {
     run('cargo', ['build', '--release', '--lib'], { stdio: ['ignore', process.stderr, 'inherit'] })
     const library = { darwin: 'libx_wasi.dylib', win32: 'x_wasi.dll' }[process.platform] ?? 'libx_wasi.so'
-    fs.copyFileSync(path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', library), path.join(root, `x-wasi.${platformName()}.node`))
+    installLibrary(path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', library), path.join(root, `x-wasi.${platformName()}.node`))
   })
+}
+
+// Puts the built library in place without touching a file that running
+// processes may have mapped: rewriting a loaded .node in place (as a plain
+// copy over it does) kills them with SIGBUS or SIGSEGV. Unchanged: left
+// alone. Changed: written beside it and renamed over it, so processes that
+// loaded the old one keep it.
+function installLibrary(from, to) {
+  const built = fs.readFileSync(from)
+  if (fs.existsSync(to) && built.equals(fs.readFileSync(to))) return
+  const tmp = `${to}.tmp-${process.pid}`
+  fs.writeFileSync(tmp, built, { mode: 0o755 })
+  fs.renameSync(tmp, to)
 }
 
 function buildFixtures() {
