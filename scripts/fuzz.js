@@ -33,8 +33,8 @@
 // source (Go hello, __test__/fixtures/wat/*). Module outcomes that ran are
 // added to the corpus in memory. Crashing or hanging inputs go to
 // fuzz/findings/, and so do inputs that made a compiler panic (the addon
-// turns the panic into a CompileError, but wasmer's engine stays poisoned
-// for the process, so the worker is replaced after one). The same --seed gives the same inputs (with one worker
+// turns the panic into a CompileError and replaces the engine it poisoned;
+// the worker carries on, so a regression there shows as later crashes). The same --seed gives the same inputs (with one worker
 // per target; timing decides the order of results with more).
 // Exit status: 0 when nothing crashed or hung, 1 otherwise.
 
@@ -661,17 +661,14 @@ function fuzzModules(options, seeds, stats) {
       // lives (the addon keeps one engine per compiler for the process), so
       // a worker grows with every distinct module it compiles: recycle it.
       // A compiler panic the addon caught (a CompileError "the compiler
-      // failed on this module") leaves wasmer's engine poisoned for the rest
-      // of the process: keep the input, and start a fresh worker so the
-      // inputs after it are judged on their own.
-      const panicked = outcome.outcome === 'error' && /compiler failed on this module/.test(outcome.message ?? '')
-      if (panicked) {
+      // failed on this module"): Node survived, but keep the input.
+      if (outcome.outcome === 'error' && /compiler failed on this module/.test(outcome.message ?? '')) {
         const file = saveFinding('panic', input.bytes)
         stats.findings.push({ kind: 'panic', target: 'modules', how: input.how, engine: input.engine, mode: input.mode, file, detail: outcome.message })
       }
-      const recycle = panicked || outcome.rss > WORKER_RSS_LIMIT
+      const recycle = outcome.rss > WORKER_RSS_LIMIT
       if (recycle) {
-        if (!panicked) stats.modules.recycled++
+        stats.modules.recycled++
         worker.child.kill()
       }
       if (recycle || outcome.outcome === 'crash' || outcome.outcome === 'hang' || outcome.outcome === 'timeout') {
