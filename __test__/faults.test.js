@@ -394,7 +394,7 @@ describe('a full disk', () => {
     step('write 64 KiB to it: there is room again', 'fd_write', [fdOf('create small.bin'), iovZeros(65536), OUT]),
   ]
   for (const mode of MODES) {
-    test(`${mode}: a 1 MiB tmpfs: writes get ENOSPC when it is full, and work again after an unlink`, { skip: skipUnless(canMount, 'cannot mount a tmpfs here (needs root)') }, async () => {
+    test(`${mode}: a 1 MiB tmpfs: writes get ENOSPC when it is full, and work again after an unlink`, { skip: skipUnless(canMount, 'cannot mount a tmpfs here (needs root)') }, async (t) => {
       const dir = freshDir('tmpfs')
       assert.equal(sh('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', dir]).status, 0)
       cleanups.push(() => sh('umount', ['-l', dir]))
@@ -402,6 +402,7 @@ describe('a full disk', () => {
       const [, fill] = assertErrnos(run, tmpfsSteps)
       // The loop's count is how many 64 KiB writes fitted: at most 16 in 1 MiB.
       assert.ok(fill.count >= 1 && fill.count <= 16, `${fill.count} writes of 64 KiB before ENOSPC`)
+      t.diagnostic(`${fill.count} writes of 64 KiB succeeded, then ENOSPC`)
       assert.equal(fs.statSync(path.join(dir, 'small.bin')).size, 65536)
       sh('umount', ['-l', dir])
     })
