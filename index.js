@@ -8,6 +8,9 @@ const { WasiHandle, CompiledModule } = require('./lib/load-binding').loadBinding
 const { normalizeOptions, normalizeCompileOptions } = require('./lib/options')
 const { callNative, fromNative, argTypeError, wasiError } = require('./lib/errors')
 const { NAMESPACES, WasiExit, createImports } = require('./lib/v8-bridge')
+const { checkImports, mergeImports, hostDispatcher, hostError } = require('./lib/host-imports')
+const { normalizeRunOptions, startRun, abortError } = require('./lib/run')
+const { wrapInstance } = require('./lib/native-instance')
 
 /** Bytes of a `.wasm` file as a Uint8Array, without copying; else null. */
 function wasmBytes(source) {
@@ -50,6 +53,32 @@ function compileBytes(bytes, { engine, cacheDir }) {
   return callNative(() => CompiledModule.compile(bytes, engine, cacheDir))
 }
 
+/** compileBytes() off the main thread. */
+async function compileBytesAsync(bytes, { engine, cacheDir }) {
+  try {
+    return await CompiledModule.compileAsync(bytes, engine, cacheDir)
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+/** The guest's linear memory, as `wasi.memory` (see WASI#memory). */
+class WasiMemory {
+  #buffer
+  constructor(buffer) {
+    this.#buffer = buffer
+  }
+
+  /** The guest's memory, in place (a new ArrayBuffer after it grows). */
+  get buffer() {
+    return this.#buffer()
+  }
+
+  get byteLength() {
+    return this.#buffer().byteLength
+  }
+}
+
 class WASI {
   #handle
   #compileOptions
@@ -58,14 +87,53 @@ class WASI {
   #memory
   #started = false
   #imports
+  #hostImports
+  #maxMemory
+  #host = null
+  #nativeMemory = null
+  #guestMemory
 
   /** @param {import('./index').WASIOptions} [options] */
   constructor(options) {
-    const { returnOnExit, compile, native } = normalizeOptions(options)
+    const { returnOnExit, compile, imports, maxMemory, native } = normalizeOptions(options)
     this.#returnOnExit = returnOnExit
     this.#compileOptions = compile
+    this.#hostImports = imports
+    this.#maxMemory = maxMemory
     this.#versions = native.version ? [native.version] : ['preview1', 'unstable']
     this.#handle = callNative(() => new WasiHandle(native))
+    this.#guestMemory = new WasiMemory(() => this.#memoryBuffer())
+  }
+
+  /**
+   * The guest's linear memory: inside a host function (native and V8
+   * modes), on a reactor from initialize(), and in V8 mode once started.
+   */
+  get memory() {
+    return this.#guestMemory
+  }
+
+  #memoryBuffer() {
+    const inHostCall = this.#handle.memoryBuffer()
+    if (inHostCall != null) return inHostCall
+    if (this.#nativeMemory) return this.#nativeMemory.buffer
+    if (this.#memory) return this.#memory.buffer
+    throw wasiError('ERR_WASI_NO_MEMORY', "The guest's memory is reachable inside a host function, on an instance from initialize(), or in V8 mode once started")
+  }
+
+  /** Host functions for a native run: the dispatcher, or null. */
+  #hostFor(module, extra) {
+    this.#host = hostDispatcher(module, mergeImports(this.#hostImports, extra))
+    return this.#host
+  }
+
+  #nativeOptions(module, extra, maxMemory = this.#maxMemory) {
+    const host = this.#hostFor(module, extra)
+    return { dispatch: host?.dispatch, provided: host?.provided, maxMemory }
+  }
+
+  #hostError() {
+    return hostError(this.#host)
   }
 
   /** Imports of each WASI name this object provides, made once. */
@@ -83,9 +151,12 @@ class WASI {
     return this.#importsByAbi()[this.#versions[0]]
   }
 
-  /** `{ wasi_snapshot_preview1, wasi_unstable }`: pass to WebAssembly.instantiate(). */
+  /**
+   * `{ wasi_snapshot_preview1, wasi_unstable }`, plus the `imports` option's
+   * host functions: pass to WebAssembly.instantiate().
+   */
   getImportObject() {
-    const object = {}
+    const object = { ...this.#hostImports }
     for (const [abi, imports] of Object.entries(this.#importsByAbi())) object[NAMESPACES[abi]] = imports
     return object
   }
@@ -107,12 +178,15 @@ class WASI {
    *   run natively in wasmer;
    * - a `WebAssembly.Instance` (or `Module`): run by V8, with this object's syscalls.
    */
-  start(source) {
-    if (source instanceof CompiledModule) return this.#startNative(source)
+  start(source, imports) {
+    imports = checkImports('imports', imports)
+    if (source instanceof CompiledModule) return this.#startNative(source, imports)
     const bytes = wasmBytes(source)
-    if (bytes !== null) return this.#startNative(bytes)
+    if (bytes !== null) return this.#startNative(bytes, imports)
     if (source instanceof WebAssembly.Module) {
-      source = new WebAssembly.Instance(source, this.getImportObject())
+      source = new WebAssembly.Instance(source, mergeImports(this.getImportObject(), imports))
+    } else if (imports !== undefined) {
+      throw argTypeError('imports', 'undefined when starting an instance (it is linked already)', imports)
     }
     const exports = checkInstance(source)
     if (typeof exports._start !== 'function') {
@@ -135,15 +209,52 @@ class WASI {
     return this.#finish(0, false)
   }
 
-  #startNative(source) {
+  #startNative(source, imports) {
     const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
+    const options = this.#nativeOptions(module, imports)
     this.#markStarted()
-    const { exitCode, calledExit } = callNative(() => this.#handle.startNative(module))
+    const { exitCode, calledExit, hostThrew } = callNative(() => this.#handle.startNative(module, options))
+    if (hostThrew) throw this.#hostError()
     return this.#finish(exitCode, calledExit)
   }
 
-  /** Initializes a WASI reactor run by V8: calls `_initialize` if exported, never `_start`. */
-  initialize(instance) {
+  /**
+   * Runs a WASI command natively on a thread of its own; resolves
+   * `{ exitCode, stdout?, stderr? }` (Buffers for streams set to 'pipe').
+   * @param {Uint8Array | ArrayBuffer | CompiledModule} source
+   * @param {import('./index').RunOptions} [options]
+   */
+  async run(source, options) {
+    const bytes = source instanceof CompiledModule ? null : wasmBytes(source)
+    if (!(source instanceof CompiledModule) && bytes === null) {
+      throw argTypeError('source', 'a Buffer, Uint8Array or ArrayBuffer of a .wasm file, or a CompiledModule (run() runs natively; use start() for an instance)', source)
+    }
+    const runOptions = normalizeRunOptions(options)
+    if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
+    this.#markStarted()
+    let module = source
+    try {
+      if (bytes !== null) module = await compileBytesAsync(bytes, this.#compileOptions)
+    } catch (err) {
+      this.#handle.release()
+      throw err
+    }
+    if (runOptions.signal?.aborted) {
+      this.#handle.release()
+      throw abortError(runOptions.signal)
+    }
+    const host = this.#hostFor(module, runOptions.imports)
+    if (runOptions.maxMemory === undefined) runOptions.maxMemory = this.#maxMemory
+    return startRun(this.#handle, module, runOptions, host, () => this.#hostError())
+  }
+
+  /**
+   * Initializes a WASI reactor: calls `_initialize` if exported, never
+   * `_start`. Given an instance, V8 runs it (as node:wasi); given bytes or a
+   * CompiledModule, wasmer runs it and `{ exports }` is returned.
+   */
+  initialize(instance, imports) {
+    if (instance instanceof CompiledModule || wasmBytes(instance) !== null) return this.#initializeNative(instance, imports)
     const exports = checkInstance(instance)
     if (exports._start !== undefined) {
       throw argTypeError('instance.exports._start', 'undefined', exports._start)
@@ -159,6 +270,29 @@ class WASI {
       if (err instanceof WasiExit) return void this.#finish(err.code, true)
       throw fromNative(err)
     }
+  }
+
+  #initializeNative(source, imports) {
+    imports = checkImports('imports', imports)
+    const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
+    const options = this.#nativeOptions(module, imports)
+    this.#markStarted()
+    const native = callNative(() => this.#handle.initializeNative(module, options))
+    const instance = wrapInstance(native, this.#host, () => this.#hostError())
+    const { exports } = instance
+    if (exports._start !== undefined) {
+      throw argTypeError('instance.exports._start', 'undefined', exports._start)
+    }
+    if (exports.memory) this.#nativeMemory = exports.memory
+    if (typeof exports._initialize === 'function') {
+      try {
+        exports._initialize()
+      } catch (err) {
+        if (err.code === 'ERR_WASI_EXIT' && !this.#returnOnExit) process.exit(err.exitCode)
+        throw err
+      }
+    }
+    return instance
   }
 }
 

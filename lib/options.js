@@ -5,6 +5,7 @@
 const os = require('node:os')
 const path = require('node:path')
 const { argTypeError, argValueError } = require('./errors')
+const { checkImports } = require('./host-imports')
 
 const ENGINES = ['cranelift', 'singlepass']
 const VERSIONS = ['preview1', 'unstable']
@@ -87,13 +88,24 @@ function normalizeCompileOptions(options) {
   return { engine, cacheDir: cache ? cacheDir ?? defaultCacheDir() : undefined }
 }
 
-/** Checks `new WASI(options)`'s options; returns `{ returnOnExit, compile, native }`. */
+function checkMaxMemory(value) {
+  if (value === undefined) return undefined
+  if (!Number.isSafeInteger(value) || value <= 0) throw argTypeError('options.maxMemory', 'a positive integer (bytes)', value)
+  return value
+}
+
+/**
+ * Checks `new WASI(options)`'s options; returns
+ * `{ returnOnExit, compile, imports, maxMemory, native }`.
+ */
 function normalizeOptions(options) {
   if (options === undefined) options = {}
   if (!isPlainObject(options)) throw argTypeError('options', 'of type object', options)
   return {
     returnOnExit: checkBoolean('returnOnExit', options.returnOnExit, true),
     compile: normalizeCompileOptions(options),
+    imports: checkImports('options.imports', options.imports),
+    maxMemory: checkMaxMemory(options.maxMemory),
     native: {
       args: checkArgs(options.args),
       env: checkEnv(options.env),
@@ -106,4 +118,4 @@ function normalizeOptions(options) {
   }
 }
 
-module.exports = { normalizeOptions, normalizeCompileOptions }
+module.exports = { normalizeOptions, normalizeCompileOptions, checkMaxMemory }

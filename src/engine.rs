@@ -34,6 +34,8 @@ pub fn engine(kind: EngineKind) -> Engine {
     let mut slot = engine_slot(kind).lock().unwrap_or_else(|e| e.into_inner());
     slot.get_or_insert_with(|| {
         wasmer::sys::vm::set_stack_size(WASM_STACK_BYTES);
+        // wasmer's signal handlers, with ours on top for SIGUSR1.
+        crate::interrupt::init();
         match kind {
             EngineKind::Cranelift => Cranelift::new().into(),
             EngineKind::Singlepass => Singlepass::new().into(),

@@ -5,10 +5,16 @@
 //! - `options`: the options of a `WASI` object, parsed.
 //! - `engine`: compilers (Cranelift, Singlepass) and the in-process module cache.
 //! - `cache`: the on-disk cache of compiled modules.
-//! - `wasi`: the WASI core (fd table, preopens, clocks) and its syscalls.
-//! - `native`: running a module in wasmer.
+//! - `limits`: `maxMemory`.
+//! - `wasi`: the WASI core (fd table, preopens, clocks, scheduler) and its syscalls.
+//! - `native`: running a module in wasmer (`start`).
+//! - `run_thread`: running it on a thread of its own (`run`).
+//! - `reactor`: an instantiated reactor and its exports (`initialize`).
+//! - `host_functions`, `js_values`, `memory_views`: JS host functions, the
+//!   values they exchange with wasm, and `wasi.memory` during their calls.
+//! - `interrupt`: stopping a run (`timeout`, `signal`).
 //! - `v8_bridge`: the syscalls as JS functions, for modules V8 runs.
-//! - `stdio`: the guest's stdio on host file descriptors.
+//! - `stdio`: the guest's stdio on host file descriptors or into JS.
 //! - `errors`: errors as JS sees them.
 
 #![deny(clippy::all)]
@@ -16,8 +22,15 @@
 mod cache;
 mod engine;
 mod errors;
+mod host_functions;
+mod interrupt;
+mod js_values;
+mod limits;
+mod memory_views;
 mod native;
 mod options;
+mod reactor;
+mod run_thread;
 mod stdio;
 mod v8_bridge;
 mod wasi;
@@ -26,13 +39,22 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
-use napi::bindgen_prelude::{FromNapiValue, Object, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, FromNapiValue, Object, Uint8Array};
 use napi::Env;
+use napi::Task;
 use napi_derive::napi;
 
 use crate::errors::{type_error, wasi_error};
-use crate::options::{EngineKind, WasiOptions, WasiVersions};
+use crate::host_functions::SyncBridge;
+use crate::interrupt::Interrupt;
+use crate::js_values::RawJs;
+use crate::memory_views::MemoryViews;
+use crate::native::{Ending, HostFunctions, RunSetup};
+use crate::options::{EngineKind, RunStdio, WasiOptions, WasiVersions};
+use crate::reactor::NativeInstance;
+use crate::run_thread::PendingRun;
 use crate::v8_bridge::SharedCtx;
 
 /// A module compiled for the native path: reusable by any number of runs.
@@ -63,6 +85,22 @@ impl CompiledModule {
         })
     }
 
+    /// `compile` on a thread of the libuv pool, so the event loop keeps
+    /// going while Cranelift works (`run()` compiles this way).
+    #[napi(ts_return_type = "Promise<CompiledModule>")]
+    pub fn compile_async(
+        bytes: Uint8Array,
+        engine: String,
+        cache_dir: Option<String>,
+    ) -> napi::Result<AsyncTask<CompileTask>> {
+        let kind = EngineKind::parse(&engine)?;
+        Ok(AsyncTask::new(CompileTask {
+            bytes: bytes.to_vec(),
+            kind,
+            cache_dir,
+        }))
+    }
+
     /// `memory` (compiled earlier in this process), `disk` (on-disk cache) or
     /// `compiled` (compiled by this call).
     #[napi(getter)]
@@ -75,6 +113,73 @@ impl CompiledModule {
     pub fn engine(&self) -> &'static str {
         self.kind.as_str()
     }
+
+    /// The module's function imports, with their types, for the JS layer to
+    /// match against host functions.
+    #[napi]
+    pub fn function_imports(&self) -> Vec<FunctionImport> {
+        self.module
+            .imports()
+            .filter_map(|import| match import.ty() {
+                wasmer::ExternType::Function(ty) => Some(FunctionImport {
+                    module: import.module().to_string(),
+                    name: import.name().to_string(),
+                    params: ty
+                        .params()
+                        .iter()
+                        .map(|t| js_values::type_name(*t).into())
+                        .collect(),
+                    results: ty
+                        .results()
+                        .iter()
+                        .map(|t| js_values::type_name(*t).into())
+                        .collect(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A compile for `CompiledModule.compileAsync`.
+pub struct CompileTask {
+    bytes: Vec<u8>,
+    kind: EngineKind,
+    cache_dir: Option<String>,
+}
+
+impl Task for CompileTask {
+    type Output = (wasmer::Module, engine::Origin);
+    type JsValue = CompiledModule;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        engine::compile(
+            self.kind,
+            &self.bytes,
+            self.cache_dir.as_deref().map(Path::new),
+        )
+    }
+
+    fn resolve(
+        &mut self,
+        _env: Env,
+        (module, origin): Self::Output,
+    ) -> napi::Result<CompiledModule> {
+        Ok(CompiledModule {
+            module,
+            kind: self.kind,
+            origin,
+        })
+    }
+}
+
+/// A function a module imports.
+#[napi(object)]
+pub struct FunctionImport {
+    pub module: String,
+    pub name: String,
+    pub params: Vec<String>,
+    pub results: Vec<String>,
 }
 
 /// How a run of `_start` ended.
@@ -85,6 +190,19 @@ pub struct RunOutcome {
     /// Whether the guest called `proc_exit` (node:wasi then exits Node
     /// unless `returnOnExit`).
     pub called_exit: bool,
+    /// A JS host function threw: the JS layer throws what it threw.
+    pub host_threw: bool,
+}
+
+/// JS host functions for a native run: the JS layer's dispatcher, and
+/// `[module, name]` of each function it serves, by dispatcher index.
+#[napi(object)]
+pub struct NativeRunOptions {
+    #[napi(ts_type = "(index: number, ...args: Array<number | bigint>) => unknown")]
+    pub dispatch: Option<RawJs>,
+    pub provided: Option<Vec<Vec<String>>>,
+    /// `maxMemory`, in bytes.
+    pub max_memory: Option<f64>,
 }
 
 /// The native half of a JS `WASI` object (see `index.js`): its WASI state,
@@ -93,6 +211,47 @@ pub struct RunOutcome {
 pub struct WasiHandle {
     ctx: SharedCtx,
     versions: WasiVersions,
+    interrupt: Arc<Interrupt>,
+    views: Rc<MemoryViews>,
+}
+
+impl WasiHandle {
+    /// Takes the WASI state for a native run: wasi-common needs it unshared
+    /// (e.g. for fd_fdstat_set_flags), and a WASI object runs only once.
+    fn take_ctx(&self) -> napi::Result<wasi_common::WasiCtx> {
+        self.ctx
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| wasi_error("this WASI object has already run a module"))
+    }
+
+    fn setup(&self, ctx: wasi_common::WasiCtx, max_memory: Option<f64>) -> RunSetup {
+        RunSetup {
+            ctx,
+            versions: self.versions,
+            host: None,
+            max_memory: max_memory.map(|bytes| bytes as u64),
+            interrupt: self.interrupt.clone(),
+        }
+    }
+
+    /// Host functions called on this (the main) thread.
+    fn sync_host(
+        &self,
+        env: &Env,
+        options: &NativeRunOptions,
+    ) -> napi::Result<Option<HostFunctions>> {
+        let (Some(dispatch), Some(provided)) = (&options.dispatch, &options.provided) else {
+            return Ok(None);
+        };
+        // SAFETY: the current env; `dispatch` is an argument of this call.
+        let bridge = unsafe { SyncBridge::new(env.raw(), dispatch.0, self.views.clone()) }
+            .map_err(napi::Error::from_reason)?;
+        Ok(Some(HostFunctions {
+            bridge: Arc::new(bridge),
+            provided: provided.clone(),
+        }))
+    }
 }
 
 #[napi]
@@ -100,30 +259,125 @@ impl WasiHandle {
     #[napi(constructor)]
     pub fn new(options: WasiOptions) -> napi::Result<Self> {
         let versions = WasiVersions::parse(options.version.as_deref())?;
-        let ctx = wasi::build_ctx(&options)?;
+        let interrupt = Arc::new(Interrupt::default());
+        let ctx = wasi::build_ctx(&options, &interrupt)?;
         Ok(WasiHandle {
             ctx: Rc::new(RefCell::new(Some(ctx))),
             versions,
+            interrupt,
+            views: Rc::default(),
         })
     }
 
     /// Runs `_start` of a compiled module in wasmer on this thread and says
     /// how it ended.
     #[napi]
-    pub fn start_native(&self, module: &CompiledModule) -> napi::Result<RunOutcome> {
-        // The run owns the WASI state: wasi-common needs it unshared (e.g.
-        // for fd_fdstat_set_flags), and a WASI object runs only once.
-        let ctx = self
-            .ctx
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| wasi_error("this WASI object has already run a module"))?;
-        native::run_start(
-            &engine::engine(module.kind),
-            &module.module,
-            ctx,
-            self.versions,
+    pub fn start_native(
+        &self,
+        env: Env,
+        module: &CompiledModule,
+        options: NativeRunOptions,
+    ) -> napi::Result<RunOutcome> {
+        let host = self.sync_host(&env, &options)?;
+        let ctx = self.take_ctx()?;
+        let setup = RunSetup {
+            host,
+            ..self.setup(ctx, options.max_memory)
+        };
+        let ending = native::run_start(&engine::engine(module.kind), &module.module, setup)?;
+        Ok(match ending {
+            Ending::Returned | Ending::Interrupted => RunOutcome {
+                exit_code: 0,
+                called_exit: false,
+                host_threw: false,
+            },
+            Ending::Exited(code) => RunOutcome {
+                exit_code: code,
+                called_exit: true,
+                host_threw: false,
+            },
+            Ending::HostThrew => RunOutcome {
+                exit_code: 0,
+                called_exit: false,
+                host_threw: true,
+            },
+        })
+    }
+
+    /// Starts `_start` of a compiled module on a thread of its own.
+    /// `on_event(kind, ...)` receives its output (kind 1 and 2, with a
+    /// Buffer) when `stdio` sends it to JS, then how it ended (kind 3, with
+    /// `ending`, `exitCode`, `error`).
+    #[napi(
+        ts_args_type = "module: CompiledModule, stdio: RunStdio, onEvent: (kind: number, ...payload: unknown[]) => void, options: NativeRunOptions"
+    )]
+    pub fn run_native(
+        &self,
+        env: Env,
+        module: &CompiledModule,
+        stdio: RunStdio,
+        on_event: RawJs,
+        options: NativeRunOptions,
+    ) -> napi::Result<()> {
+        let ctx = self.take_ctx()?;
+        // SAFETY: the current env; the functions are arguments of this call.
+        let pending = unsafe {
+            PendingRun::open(
+                env.raw(),
+                on_event.0,
+                options.dispatch.as_ref().map(|d| d.0),
+                self.views.clone(),
+            )
+        }?;
+        wasi::set_run_stdio(&ctx, &stdio, &pending.output_sink(), &self.interrupt)?;
+        let setup = self.setup(ctx, options.max_memory);
+        pending.spawn(
+            engine::engine(module.kind),
+            module.module.clone(),
+            setup,
+            options.provided,
         )
+    }
+
+    /// Asks a `run()` to stop (`timeout`, `signal`); call again until it
+    /// has ended, as a signal can miss a guest just entering wasm.
+    #[napi]
+    pub fn interrupt(&self) {
+        self.interrupt.request();
+    }
+
+    /// Instantiates a reactor module in wasmer on this thread, for its
+    /// exports (`initialize()` calls `_initialize` through them).
+    #[napi]
+    pub fn initialize_native(
+        &self,
+        env: Env,
+        module: &CompiledModule,
+        options: NativeRunOptions,
+    ) -> napi::Result<NativeInstance> {
+        let host = self.sync_host(&env, &options)?;
+        let ctx = self.take_ctx()?;
+        let setup = RunSetup {
+            host,
+            ..self.setup(ctx, options.max_memory)
+        };
+        match native::instantiate(&engine::engine(module.kind), &module.module, setup)? {
+            Ok(linked) => Ok(NativeInstance::new(linked, self.views.clone())),
+            Err(_) => Err(errors::js_error(
+                errors::ErrorKind::Runtime,
+                "the module's start function did not return",
+            )),
+        }
+    }
+
+    /// The guest's memory while one of its host functions runs (natively),
+    /// else undefined.
+    #[napi(ts_return_type = "ArrayBuffer | undefined")]
+    pub fn memory_buffer(&self, env: Env) -> napi::Result<Option<RawJs>> {
+        // SAFETY: the current env, on the main thread.
+        unsafe { self.views.buffer(env.raw()) }
+            .map(|buffer| buffer.map(RawJs))
+            .map_err(napi::Error::from_reason)
     }
 
     /// Drops the WASI state (closing the guest's descriptors: its duplicates

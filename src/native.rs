@@ -1,8 +1,10 @@
-//! Running a module natively in wasmer: link the WASI imports of both names,
-//! instantiate, run `_start`, and turn the outcome into an exit code or a JS
-//! error.
+//! Running a module natively in wasmer: link the WASI imports of both names
+//! and the JS host functions, instantiate, run `_start`, and turn the
+//! outcome into an ending or a JS error. Used on the main thread (`start`,
+//! `initialize`) and on a run's own thread (`run_thread`).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use wasi_common::WasiCtx;
 use wasmer::{
@@ -12,18 +14,29 @@ use wasmer::{
 use wiggle::GuestMemory;
 
 use crate::errors::{describe_trap, js_error, ErrorKind};
+use crate::host_functions::{self, JsBridge};
+use crate::interrupt::{Interrupt, RunningGuard};
+use crate::limits;
+use crate::memory_views::Window;
 use crate::options::WasiVersions;
 use crate::wasi::syscalls::{self, Stop};
-use crate::RunOutcome;
 
 const PREVIEW1: &str = "wasi_snapshot_preview1";
 const UNSTABLE: &str = "wasi_unstable";
 
 /// What the WASI host functions of one run can reach.
-struct NativeEnv {
+pub struct NativeEnv {
     ctx: WasiCtx,
     /// The instance's exported `memory`, set once instantiated.
     memory: Option<Memory>,
+}
+
+/// Where the guest's memory is now, for a host function's `wasi.memory`.
+fn guest_window(memory: &Option<Memory>, store: &impl wasmer::AsStoreRef) -> Window {
+    memory.as_ref().map(|memory| {
+        let view = memory.view(store);
+        (view.data_ptr() as usize, view.data_size() as usize)
+    })
 }
 
 /// Borrows the guest's whole linear memory in place for one syscall.
@@ -123,45 +136,145 @@ fn instantiation_error(err: InstantiationError) -> napi::Error {
     }
 }
 
-/// Turns how `_start` ended into an exit code or the error to throw.
-fn outcome(ended: Result<Box<[wasmer::Value]>, RuntimeError>) -> napi::Result<RunOutcome> {
-    let trap = match ended {
-        Ok(_) => {
-            return Ok(RunOutcome {
-                exit_code: 0,
-                called_exit: false,
-            })
-        }
-        Err(trap) => trap,
+/// How a run of `_start` (or a call of an export) ended, short of a trap.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It returned.
+    Returned,
+    /// The guest called `proc_exit(code)`.
+    Exited(u32),
+    /// A JS host function threw; the JS layer throws what it threw.
+    HostThrew,
+    /// `timeout` or `signal` stopped it.
+    Interrupted,
+}
+
+/// Turns how a call into the guest ended into an ending or the error to throw.
+pub fn ending(ended: Result<(), RuntimeError>, interrupt: &Interrupt) -> napi::Result<Ending> {
+    let Err(trap) = ended else {
+        return Ok(Ending::Returned);
     };
     match trap.downcast_ref::<Stop>() {
-        Some(Stop::Exit(code)) => Ok(RunOutcome {
-            exit_code: *code,
-            called_exit: true,
-        }),
+        Some(Stop::Exit(code)) => Ok(Ending::Exited(*code)),
+        Some(Stop::HostThrew) => Ok(Ending::HostThrew),
+        _ if interrupt.is_requested() => Ok(Ending::Interrupted),
         Some(Stop::Trap(message)) => Err(js_error(ErrorKind::Runtime, message)),
         None => Err(js_error(ErrorKind::Runtime, describe_trap(&trap))),
     }
 }
 
-/// Instantiates `module` against `ctx` and runs its `_start` on this thread.
-pub fn run_start(
+/// JS host functions for a module's non-WASI imports: the bridge to call
+/// them through, and `[module, name]` of each, in dispatcher order.
+pub struct HostFunctions {
+    pub bridge: Arc<dyn JsBridge>,
+    pub provided: Vec<Vec<String>>,
+}
+
+/// What a run needs besides the module.
+pub struct RunSetup {
+    pub ctx: WasiCtx,
+    pub versions: WasiVersions,
+    pub host: Option<HostFunctions>,
+    pub max_memory: Option<u64>,
+    pub interrupt: Arc<Interrupt>,
+}
+
+/// An instantiated module with its store; `_guard` marks this thread as
+/// running it, for `Interrupt::request`.
+pub struct Linked {
+    pub store: Store,
+    pub instance: Instance,
+    pub interrupt: Arc<Interrupt>,
+    _guard: RunningGuard,
+}
+
+fn host_imports(
+    store: &mut Store,
+    env: &FunctionEnv<NativeEnv>,
+    module: &Module,
+    host: &HostFunctions,
+    imports: &mut Imports,
+) -> napi::Result<()> {
+    for import in host_functions::resolve(module, &host.provided)? {
+        let bridge = host.bridge.clone();
+        let results = import.ty.results().to_vec();
+        let index = import.index;
+        let function = Function::new_with_env(
+            store,
+            env,
+            import.ty.clone(),
+            move |mut fenv: FunctionEnvMut<NativeEnv>, args: &[wasmer::Value]| {
+                let (data, store) = fenv.data_and_store_mut();
+                let window = guest_window(&data.memory, &store);
+                bridge
+                    .call(index, args, &results, window)
+                    .map_err(|_| RuntimeError::user(Box::new(Stop::HostThrew)))
+            },
+        );
+        imports.define(&import.module, &import.name, function);
+    }
+    Ok(())
+}
+
+/// Links and instantiates `module`, running its start function if it has
+/// one: `Err(ending)` when that function exited, was stopped or a host
+/// function it called threw.
+pub fn instantiate(
     engine: &Engine,
     module: &Module,
-    ctx: WasiCtx,
-    versions: WasiVersions,
-) -> napi::Result<RunOutcome> {
-    let mut store = Store::new(engine.clone());
-    let env = FunctionEnv::new(&mut store, NativeEnv { ctx, memory: None });
-    let imports = wasi_imports(&mut store, &env, versions);
+    setup: RunSetup,
+) -> napi::Result<Result<Linked, Ending>> {
+    let engine = limits::with_memory_cap(engine.clone(), setup.max_memory);
+    let mut store = Store::new(engine);
+    let guard = setup.interrupt.enter(store.id());
+    let env = FunctionEnv::new(
+        &mut store,
+        NativeEnv {
+            ctx: setup.ctx,
+            memory: None,
+        },
+    );
+    let mut imports = wasi_imports(&mut store, &env, setup.versions);
+    if let Some(host) = &setup.host {
+        host_imports(&mut store, &env, module, host, &mut imports)?;
+    }
     check_imports(module, &imports)?;
-    let instance = Instance::new(&mut store, module, &imports).map_err(instantiation_error)?;
+    let instance = match Instance::new(&mut store, module, &imports) {
+        Ok(instance) => instance,
+        Err(InstantiationError::Start(trap)) => {
+            return match ending(Err(trap.clone()), &setup.interrupt)? {
+                Ending::Returned => Err(instantiation_error(InstantiationError::Start(trap))),
+                stopped => Ok(Err(stopped)),
+            }
+        }
+        Err(err) => return Err(instantiation_error(err)),
+    };
     env.as_mut(&mut store).memory = instance.exports.get_memory("memory").ok().cloned();
-    let start = instance.exports.get_function("_start").map_err(|_| {
+    Ok(Ok(Linked {
+        store,
+        instance,
+        interrupt: setup.interrupt,
+        _guard: guard,
+    }))
+}
+
+/// Instantiates `module` and runs its `_start` on this thread.
+pub fn run_start(engine: &Engine, module: &Module, setup: RunSetup) -> napi::Result<Ending> {
+    let interrupt = setup.interrupt.clone();
+    if interrupt.is_requested() {
+        return Ok(Ending::Interrupted);
+    }
+    let mut linked = match instantiate(engine, module, setup)? {
+        Ok(linked) => linked,
+        Err(stopped) => return Ok(stopped),
+    };
+    let start = linked.instance.exports.get_function("_start").map_err(|_| {
         js_error(
             ErrorKind::Type,
             "The module has no '_start' export: it is not a WASI command (use initialize() for a reactor)",
         )
     })?;
-    outcome(start.call(&mut store, &[]))
+    let start = start.clone();
+    let ended = start.call(&mut linked.store, &[]).map(|_| ());
+    ending(ended, &interrupt)
 }

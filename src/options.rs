@@ -37,6 +37,20 @@ pub struct WasiOptions {
     pub version: Option<String>,
 }
 
+/// The stdio a `run()` asks for, over the constructor's descriptors.
+#[napi(object)]
+pub struct RunStdio {
+    /// stdin from these bytes (a string or Buffer in JS).
+    pub stdin_data: Option<napi::bindgen_prelude::Buffer>,
+    /// stdin, stdout, stderr from these host descriptors.
+    pub stdin_fd: Option<i32>,
+    pub stdout_fd: Option<i32>,
+    pub stderr_fd: Option<i32>,
+    /// stdout, stderr into JS (`'pipe'` or a callback).
+    pub stdout_to_js: bool,
+    pub stderr_to_js: bool,
+}
+
 /// The compiler a module is compiled with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EngineKind {

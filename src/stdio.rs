@@ -1,29 +1,35 @@
-//! The guest's fd 0, 1 and 2 backed by host file descriptors, as in node:wasi.
+//! The guest's fd 0, 1 and 2: host file descriptors as in node:wasi
+//! (`HostFd`), or streams into JS for `run()` (`JsOutput`).
 //!
 //! Writes go straight to the descriptor, unbuffered, so the guest's output
 //! interleaves with Node's own in the order it was written. Node may have put
 //! a pipe into non-blocking mode; the guest expects blocking I/O, so a
 //! `WouldBlock` waits for the descriptor with poll(2) instead of surfacing as
-//! EAGAIN and losing the guest's bytes.
+//! EAGAIN and losing the guest's bytes. Reads wait for data first, in slices,
+//! so a stop request (`timeout`, `signal`) ends a guest blocked on stdin.
 
 use std::any::Any;
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 
 use wasi_common::file::{FdFlags, FileType, Filestat, WasiFile};
 use wasi_common::{Error, ErrorExt};
+
+use crate::interrupt::Interrupt;
 
 /// A duplicate of a host descriptor, owned by one guest fd.
 pub struct HostFd {
     file: File,
     /// Whether the guest sees it opened for appending (stdout, stderr).
     append: bool,
+    interrupt: Arc<Interrupt>,
 }
 
 impl HostFd {
     /// Duplicates `fd`, so the guest closing its fd never closes Node's.
-    pub fn dup(fd: RawFd, append: bool) -> io::Result<Self> {
+    pub fn dup(fd: RawFd, append: bool, interrupt: Arc<Interrupt>) -> io::Result<Self> {
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
@@ -33,6 +39,7 @@ impl HostFd {
         Ok(HostFd {
             file: File::from(owned),
             append,
+            interrupt,
         })
     }
 
@@ -55,31 +62,19 @@ impl HostFd {
 }
 
 /// Retries `op` while the descriptor is non-blocking and not ready.
-fn blocking<T>(fd: RawFd, events: i16, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+fn blocking<T>(
+    interrupt: &Interrupt,
+    fd: RawFd,
+    events: i16,
+    mut op: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
     loop {
         match op() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_for(fd, events)?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => interrupt.wait_for(fd, events)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => interrupt.check()?,
             other => return other,
         }
     }
-}
-
-fn wait_for(fd: RawFd, events: i16) -> io::Result<()> {
-    let mut pollfd = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, for the length we pass.
-    let rc = unsafe { libc::poll(&mut pollfd, 1, -1) };
-    if rc < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-    Ok(())
 }
 
 fn to_u64(n: usize) -> Result<u64, Error> {
@@ -129,13 +124,19 @@ impl WasiFile for HostFd {
 
     async fn read_vectored<'a>(&self, bufs: &mut [IoSliceMut<'a>]) -> Result<u64, Error> {
         let fd = self.file.as_raw_fd();
-        let n = blocking(fd, libc::POLLIN, || (&self.file).read_vectored(bufs))?;
+        // Wait for data before a read that could block for ever.
+        self.interrupt.wait_for(fd, libc::POLLIN)?;
+        let n = blocking(&self.interrupt, fd, libc::POLLIN, || {
+            (&self.file).read_vectored(bufs)
+        })?;
         to_u64(n)
     }
 
     async fn write_vectored<'a>(&self, bufs: &[IoSlice<'a>]) -> Result<u64, Error> {
         let fd = self.file.as_raw_fd();
-        let n = blocking(fd, libc::POLLOUT, || (&self.file).write_vectored(bufs))?;
+        let n = blocking(&self.interrupt, fd, libc::POLLOUT, || {
+            (&self.file).write_vectored(bufs)
+        })?;
         to_u64(n)
     }
 
@@ -144,6 +145,43 @@ impl WasiFile for HostFd {
             return Err(Error::seek_pipe());
         }
         Ok((&self.file).seek(pos)?)
+    }
+}
+
+/// Where a `run()`'s piped or streamed stdout and stderr go: the run's
+/// channel to the main thread.
+pub trait OutputSink: Send + Sync {
+    /// Hands `bytes` of `stream` (1 or 2) to JS, in order.
+    fn write(&self, stream: u32, bytes: Vec<u8>) -> io::Result<()>;
+}
+
+/// The guest's stdout or stderr streaming into JS.
+pub struct JsOutput {
+    pub stream: u32,
+    pub sink: Arc<dyn OutputSink>,
+}
+
+#[async_trait::async_trait]
+impl WasiFile for JsOutput {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    async fn get_filetype(&self) -> Result<FileType, Error> {
+        Ok(FileType::Pipe)
+    }
+
+    async fn get_fdflags(&self) -> Result<FdFlags, Error> {
+        Ok(FdFlags::APPEND)
+    }
+
+    async fn write_vectored<'a>(&self, bufs: &[IoSlice<'a>]) -> Result<u64, Error> {
+        let bytes: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        let n = bytes.len();
+        if n > 0 {
+            self.sink.write(self.stream, bytes)?;
+        }
+        to_u64(n)
     }
 }
 
@@ -158,8 +196,8 @@ mod tests {
 
     #[test]
     fn rejects_a_bad_descriptor() {
-        assert!(HostFd::dup(-1, false).is_err());
-        assert!(HostFd::dup(1 << 20, false).is_err());
+        assert!(HostFd::dup(-1, false, Default::default()).is_err());
+        assert!(HostFd::dup(1 << 20, false, Default::default()).is_err());
     }
 
     #[test]
@@ -171,7 +209,7 @@ mod tests {
             let flags = libc::fcntl(writer_fd, libc::F_GETFL);
             libc::fcntl(writer_fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
         }
-        let out = HostFd::dup(writer_fd, true).unwrap();
+        let out = HostFd::dup(writer_fd, true, Default::default()).unwrap();
         // SAFETY: our own descriptor, closed once; `out` holds a duplicate.
         unsafe { libc::close(writer_fd) };
         let chunk = vec![7u8; 1 << 20]; // larger than a pipe's buffer

@@ -7,34 +7,56 @@
 //! `syscalls` is the ABI glue: guest arguments in, errno out.
 
 mod fixes;
+mod sched;
 pub mod syscalls;
+
+use std::sync::Arc;
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use wasi_common::sync::WasiCtxBuilder;
+use wasi_common::pipe::ReadPipe;
+use wasi_common::sync::{clocks_ctx, random_ctx};
+use wasi_common::table::Table;
 use wasi_common::WasiCtx;
 
 use crate::errors::{type_error, wasi_error};
-use crate::options::WasiOptions;
-use crate::stdio::HostFd;
+use crate::interrupt::Interrupt;
+use crate::options::{RunStdio, WasiOptions};
+use crate::stdio::{HostFd, JsOutput, OutputSink};
 
-/// Builds the WASI state of one `WASI` object from its options.
-pub fn build_ctx(options: &WasiOptions) -> napi::Result<WasiCtx> {
-    let mut builder = WasiCtxBuilder::new();
+/// Builds the WASI state of one `WASI` object from its options. Its blocking
+/// waits (stdin, `poll_oneoff`, sleeps) give up when `interrupt` is requested.
+pub fn build_ctx(options: &WasiOptions, interrupt: &Arc<Interrupt>) -> napi::Result<WasiCtx> {
+    let scheduler = Box::new(sched::InterruptibleSched {
+        interrupt: interrupt.clone(),
+    });
+    let mut ctx = WasiCtx::new(random_ctx(), clocks_ctx(), scheduler, Table::new());
     for arg in &options.args {
-        builder
-            .arg(arg)
+        ctx.push_arg(arg)
             .map_err(|e| type_error(format!("The \"args\" option: {e}")))?;
     }
     for var in &options.env {
-        builder
-            .env(&var.name, &var.value)
+        ctx.push_env(&var.name, &var.value)
             .map_err(|e| type_error(format!("The \"env\" option: {e}")))?;
     }
-    builder
-        .stdin(Box::new(stdio_fd("stdin", options.stdin, false)?))
-        .stdout(Box::new(stdio_fd("stdout", options.stdout, true)?))
-        .stderr(Box::new(stdio_fd("stderr", options.stderr, true)?));
+    ctx.set_stdin(Box::new(stdio_fd(
+        "stdin",
+        options.stdin,
+        false,
+        interrupt,
+    )?));
+    ctx.set_stdout(Box::new(stdio_fd(
+        "stdout",
+        options.stdout,
+        true,
+        interrupt,
+    )?));
+    ctx.set_stderr(Box::new(stdio_fd(
+        "stderr",
+        options.stderr,
+        true,
+        interrupt,
+    )?));
     for preopen in &options.preopens {
         let dir = Dir::open_ambient_dir(&preopen.host, ambient_authority()).map_err(|e| {
             wasi_error(format!(
@@ -42,15 +64,57 @@ pub fn build_ctx(options: &WasiOptions) -> napi::Result<WasiCtx> {
                 preopen.guest, preopen.host
             ))
         })?;
-        builder
-            .preopened_dir(dir, &preopen.guest)
+        let dir = Box::new(wasi_common::sync::dir::Dir::from_cap_std(dir));
+        ctx.push_preopened_dir(dir, &preopen.guest)
             .map_err(|e| wasi_error(format!("cannot preopen '{}': {e}", preopen.guest)))?;
     }
-    Ok(builder.build())
+    Ok(ctx)
 }
 
-fn stdio_fd(option: &str, fd: i32, append: bool) -> napi::Result<HostFd> {
-    HostFd::dup(fd, append).map_err(|e| {
+/// Replaces the stdio a `run()` asks for; streams it leaves out keep the
+/// descriptors given to the constructor.
+pub fn set_run_stdio(
+    ctx: &WasiCtx,
+    stdio: &RunStdio,
+    sink: &Arc<dyn OutputSink>,
+    interrupt: &Arc<Interrupt>,
+) -> napi::Result<()> {
+    if let Some(data) = &stdio.stdin_data {
+        ctx.set_stdin(Box::new(ReadPipe::from(data.to_vec())));
+    } else if let Some(fd) = stdio.stdin_fd {
+        ctx.set_stdin(Box::new(stdio_fd("stdin", fd, false, interrupt)?));
+    }
+    for (stream, fd, to_js) in [
+        (1, stdio.stdout_fd, stdio.stdout_to_js),
+        (2, stdio.stderr_fd, stdio.stderr_to_js),
+    ] {
+        let file: Box<dyn wasi_common::WasiFile> = if to_js {
+            Box::new(JsOutput {
+                stream,
+                sink: sink.clone(),
+            })
+        } else if let Some(fd) = fd {
+            let option = if stream == 1 { "stdout" } else { "stderr" };
+            Box::new(stdio_fd(option, fd, true, interrupt)?)
+        } else {
+            continue;
+        };
+        if stream == 1 {
+            ctx.set_stdout(file);
+        } else {
+            ctx.set_stderr(file);
+        }
+    }
+    Ok(())
+}
+
+fn stdio_fd(
+    option: &str,
+    fd: i32,
+    append: bool,
+    interrupt: &Arc<Interrupt>,
+) -> napi::Result<HostFd> {
+    HostFd::dup(fd, append, interrupt.clone()).map_err(|e| {
         type_error(format!(
             "The \"{option}\" option: file descriptor {fd}: {e}"
         ))

@@ -25,6 +25,8 @@ pub enum Stop {
     Exit(u32),
     /// A fault of the guest the syscall cannot answer with an errno.
     Trap(String),
+    /// A JS host function threw; the JS layer holds the error.
+    HostThrew,
 }
 
 impl fmt::Display for Stop {
@@ -32,6 +34,7 @@ impl fmt::Display for Stop {
         match self {
             Stop::Exit(code) => write!(f, "exit with code {code}"),
             Stop::Trap(message) => f.write_str(message),
+            Stop::HostThrew => f.write_str("a host function threw"),
         }
     }
 }
