@@ -26,6 +26,9 @@ declare global {
   namespace WebAssembly {
     interface Instance {}
     interface Module {}
+    interface Memory {}
+    interface Global {}
+    interface Table {}
   }
 }
 
@@ -37,6 +40,59 @@ export type WasiSyscall = (...args: Array<number | bigint>) => number | undefine
 
 /** The functions of one WASI import namespace, by syscall name. */
 export type WasiImportNamespace = Record<string, WasiSyscall>
+
+/**
+ * A host function a module imports: called synchronously from wasm with its
+ * i32, f32 and f64 arguments as numbers and its i64 arguments as BigInts.
+ * What it returns is converted as V8 converts an import's results (i32:
+ * ToInt32, f32/f64: ToNumber, i64: must be a BigInt; several results: an
+ * array). What it throws ends the run, and `start()`/`run()` throw that very
+ * error.
+ */
+export type HostFunction = (...args: any[]) => unknown
+
+/**
+ * Host imports for a module's non-WASI imports, by module and name:
+ * `{ env: { hostLogUint32(v) { ... } } }`. Natively only functions can be
+ * imported; in V8 mode (`getImportObject()`) anything V8 accepts.
+ */
+export type HostImports = Readonly<Record<string, Readonly<Record<string, HostFunction | WebAssembly.Memory | WebAssembly.Global | WebAssembly.Table | number | bigint>>>>
+
+/** A preopen backed by a host directory, optionally read-only. */
+export interface HostMount {
+  /** The host directory (resolved against the current directory). */
+  path: string
+  /**
+   * When `true`, every write through this preopen (creating, writing,
+   * truncating, renaming, removing, linking, setting times) fails with
+   * `EROFS`, and nothing on the host changes. Default: `false`.
+   */
+  readonly?: boolean
+}
+
+/**
+ * A preopen whose files exist only for the run: relative paths to contents,
+ * `{ 'a.txt': 'hello', 'dir/b.bin': buffer }`. The guest may read and write
+ * it; nothing reaches any directory of yours, and it is gone after the run.
+ */
+export type MemoryTree = Readonly<Record<string, string | Uint8Array>>
+
+/**
+ * The guest's linear memory, reachable from host functions as
+ * `wasi.memory.buffer`. A host function gets a fresh `buffer` after the
+ * guest grows its memory; `wasi.memory` itself stays valid.
+ */
+export interface WasiMemory {
+  /**
+   * The memory, in place (writes reach the guest). Natively, a buffer taken
+   * inside a host function is detached (`byteLength` 0) once that call
+   * returns: the guest's memory may move or be freed afterwards.
+   * @throws `ERR_WASI_NO_MEMORY` outside a host function, before start (V8
+   * mode) and without an instance from `initialize()`.
+   */
+  readonly buffer: ArrayBuffer
+  readonly byteLength: number
+}
 
 export interface WASIOptions {
   /**
@@ -54,9 +110,11 @@ export interface WASIOptions {
    * Guest directories backed by host directories: `{ '/sandbox': './data' }`
    * lets the guest see `./data` (resolved against the current directory) as
    * `/sandbox`, and nothing outside it: `..` and symlinks cannot leave it.
+   * A value can also be `{ path, readonly: true }` (a read-only mount) or
+   * an in-memory tree of files (`{ 'a.txt': 'hello', 'dir/b.bin': buffer }`).
    * Default: `{}` (no filesystem at all).
    */
-  preopens?: Readonly<Record<string, string>>
+  preopens?: Readonly<Record<string, string | HostMount | MemoryTree>>
   /**
    * When the guest calls `proc_exit(code)`: `true` makes `start()` return
    * `code`; `false` exits the Node process with `code`, as node:wasi does.
@@ -95,6 +153,91 @@ export interface WASIOptions {
    * `x-wasi` in `$XDG_CACHE_HOME` (or `~/.cache`).
    */
   cacheDir?: string
+  /**
+   * JS host functions for the module's non-WASI imports, natively and in V8
+   * mode (merged into `getImportObject()`). `start()`, `run()` and
+   * `initialize()` can add more. See {@link HostFunction}.
+   */
+  imports?: HostImports
+  /**
+   * The most bytes the guest's memory may grow to: `memory.grow` beyond it
+   * returns -1 (Go then fails with "out of memory"). Native runs only: in V8
+   * mode V8 owns the memory. Default: no cap but wasm's own (4 GiB).
+   */
+  maxMemory?: number
+}
+
+/** Where `run()` takes the guest's stdin from. */
+export type RunStdin = 'inherit' | string | Uint8Array | number
+
+/**
+ * Where `run()` sends the guest's stdout or stderr: `'inherit'` (the `WASI`
+ * object's descriptor), `'pipe'` (collected into the result), a host file
+ * descriptor, or a callback that gets every chunk, in order, before the
+ * promise settles.
+ */
+export type RunOutput = 'inherit' | 'pipe' | number | ((chunk: Buffer) => void)
+
+export interface RunOptions {
+  /**
+   * `'inherit'` (default: the `WASI` object's `stdin`), a string (UTF-8) or
+   * bytes the guest reads then sees end-of-file, or a host file descriptor.
+   */
+  stdin?: RunStdin
+  /** Default: `'inherit'`. A callback that throws ends the run; `run()` rejects with its error. */
+  stdout?: RunOutput
+  /** Default: `'inherit'`. */
+  stderr?: RunOutput
+  /**
+   * Milliseconds after which the run is stopped, whether the guest is
+   * computing, sleeping or waiting for input; `run()` then rejects with
+   * `code: 'ERR_WASI_TIMEOUT'`.
+   */
+  timeout?: number
+  /** Stops the run when aborted; `run()` then rejects with an `AbortError` (`code: 'ABORT_ERR'`). */
+  signal?: AbortSignal
+  /** More host functions, over the constructor's. */
+  imports?: HostImports
+  /** Overrides the constructor's `maxMemory`. */
+  maxMemory?: number
+}
+
+/** How a `run()` ended. */
+export interface RunResult {
+  /** 0 when `_start` returned, else the code passed to `proc_exit`. */
+  exitCode: number
+  /** Everything the guest wrote to stdout, when `stdout: 'pipe'`. */
+  stdout?: Buffer
+  /** Everything the guest wrote to stderr, when `stderr: 'pipe'`. */
+  stderr?: Buffer
+}
+
+/** An exported memory of a reactor from `initialize()`, like a `WebAssembly.Memory`. */
+export interface NativeMemory {
+  /** The memory, in place; a longer buffer after it grows. A buffer keeps the instance alive. */
+  readonly buffer: ArrayBuffer
+  /** Grows the memory by `delta` pages of 64 KiB; returns its previous size in pages. */
+  grow(delta: number): number
+}
+
+/** An exported global of a reactor from `initialize()`, like a `WebAssembly.Global`. */
+export interface NativeGlobal {
+  /** i32/f32/f64 as numbers, i64 as a BigInt. Setting an immutable global throws a `TypeError`. */
+  value: number | bigint
+  valueOf(): number | bigint
+}
+
+/** The exports of a reactor from `initialize()`: functions, memories and globals by name. */
+export type NativeExports = Readonly<Record<string, ((...args: any[]) => any) | NativeMemory | NativeGlobal>>
+
+/**
+ * A reactor instantiated natively by `initialize()`. Its exported functions
+ * run synchronously on the calling thread: arguments and results convert as
+ * in V8; a trap throws `WebAssembly.RuntimeError`; `proc_exit` inside one
+ * throws an Error with `code: 'ERR_WASI_EXIT'` and `exitCode`.
+ */
+export interface NativeInstance {
+  readonly exports: NativeExports
 }
 
 /** The options of `compile()`: how the native path compiles and caches a module. */
@@ -172,7 +315,23 @@ export declare class WASI {
    *
    * @throws `ERR_WASI_ALREADY_STARTED` when this object already ran a module.
    */
-  start(source: WasmSource | CompiledModule | WebAssembly.Instance | WebAssembly.Module): number
+  start(source: WasmSource | CompiledModule | WebAssembly.Instance | WebAssembly.Module, imports?: HostImports): number
+
+  /**
+   * Runs a WASI command's `_start` natively on a thread of its own, so the
+   * event loop keeps running; several runs (of different `WASI` objects)
+   * proceed in parallel. Resolves when `_start` returns or the guest calls
+   * `proc_exit` (never exits Node, whatever `returnOnExit` says).
+   *
+   * @example
+   * ```js
+   * const { exitCode, stdout } = await new WASI().run(bytes, { stdin: 'hi', stdout: 'pipe', timeout: 5000 })
+   * ```
+   * Rejects with what `start()` throws, with `ERR_WASI_TIMEOUT` / an
+   * `AbortError` when stopped, or with what a host function or an output
+   * callback threw. However it ends, its descriptors and thread are released.
+   */
+  run(source: WasmSource | CompiledModule, options?: RunOptions): Promise<RunResult>
 
   /**
    * Initializes a WASI reactor that V8 runs: calls its `_initialize` export
@@ -180,4 +339,14 @@ export declare class WASI {
    * @throws `ERR_WASI_ALREADY_STARTED` when this object already ran a module.
    */
   initialize(instance: WebAssembly.Instance): void
+  /**
+   * Instantiates a WASI reactor natively (Go `-buildmode=c-shared` with
+   * `//go:wasmexport`, C with `-mexec-model=reactor`), calls its
+   * `_initialize` if exported, and returns it: `exports.add(40, 2)`.
+   * @throws `TypeError` when the module exports `_start` (a command).
+   */
+  initialize(source: WasmSource | CompiledModule, imports?: HostImports): NativeInstance
+
+  /** The guest's linear memory, for host functions. */
+  readonly memory: WasiMemory
 }

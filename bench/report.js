@@ -205,4 +205,4 @@ function render(data) {
   ].join('\n')
 }
 
-module.exports = { median, machine, addonBuild, render, startupTable, syscallTable }
+module.exports = { median, machine, addonBuild, render, startupTable, syscallTable, table }

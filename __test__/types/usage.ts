@@ -116,9 +116,36 @@ compile(bytes, { args: [] })
 new CompiledModule()
 // @ts-expect-error: origin is read-only
 compiled.origin = 'disk'
-// @ts-expect-error: initialize() takes an instance, not bytes
-wasi.initialize(bytes)
+// @ts-expect-error: a native initialize() returns the instance, not void
+const noInstance: void = wasi.initialize(bytes)
+// @ts-expect-error: run() takes no WebAssembly.Instance (it runs natively)
+wasi.run({} as WebAssembly.Instance)
+// @ts-expect-error: stdout takes 'inherit', 'pipe', a fd or a callback
+wasi.run(bytes, { stdout: 'ignore' })
+// @ts-expect-error: timeout is a number of milliseconds
+wasi.run(bytes, { timeout: '5s' })
 // @ts-expect-error: start() returns the exit code, a number
 const wrong: string = wasi.start(bytes)
 
-export { code1, code2, code3, code4, code5, origin, engine, isCompiled, inV8, nodeWasiShape, reactor, wrong }
+// Issue 5: run(), host functions, native reactors, preopen kinds.
+const withHost = new WASI({
+  imports: { env: { hostLogUint32(v: number) { void v }, hostAdd64: (a: bigint, b: bigint) => a + b } },
+  maxMemory: 64 << 20,
+  preopens: { '/ro': { path: './data', readonly: true }, '/mem': { 'a.txt': 'hello', 'dir/b.bin': new Uint8Array(4) } },
+})
+async function runs(): Promise<number> {
+  const chunks: Buffer[] = []
+  const { exitCode, stdout } = await withHost.run(bytes, {
+    stdin: 'input',
+    stdout: 'pipe',
+    stderr: (chunk: Buffer) => void chunks.push(chunk),
+    timeout: 1000,
+    signal: new AbortController().signal,
+  })
+  const viewLength: number = withHost.memory.buffer.byteLength + withHost.memory.byteLength
+  return exitCode + (stdout?.length ?? 0) + viewLength
+}
+const native = new WASI().initialize(bytes, { env: { f: () => 1 } })
+const added = (native.exports.add as (a: number, b: number) => number)(40, 2)
+
+export { code1, code2, code3, code4, code5, origin, engine, isCompiled, inV8, nodeWasiShape, reactor, wrong, noInstance, runs, added }
