@@ -3,6 +3,9 @@
 // Builds the test fixtures on demand and caches them under fixtures/build/.
 //
 //   fixture('go:hello')     -> absolute path of hello.wasm (Go, wasip1)
+//   fixture('go:adder_reactor') -> a Go reactor: a directory name ending in
+//                              `_reactor` builds with -buildmode=c-shared
+//                              (exports _initialize, not _start)
 //   fixture('wat:trap_oob') -> absolute path of trap_oob.wasm (WAT)
 //
 // A cache entry's name carries a hash of everything that decides its bytes
@@ -24,6 +27,9 @@ const BUILD_DIR = path.join(FIXTURES_DIR, 'build')
 
 const GO_ENV = { GOOS: 'wasip1', GOARCH: 'wasm', CGO_ENABLED: '0', GOTOOLCHAIN: 'local' }
 const GO_BUILD_FLAGS = ['-trimpath']
+// Go programs in a directory whose name ends in this are reactors.
+const GO_REACTOR_SUFFIX = '_reactor'
+const GO_REACTOR_FLAGS = ['-buildmode=c-shared']
 // Keep the name section: backtraces in trap errors are asserted on.
 const WAT_BINARY_OPTIONS = { write_debug_names: true }
 
@@ -96,21 +102,35 @@ function goVersion() {
 
 function goCacheDirName() {
   const sources = filesUnder(GO_DIR).flatMap((file) => [path.relative(GO_DIR, file), fs.readFileSync(file)])
-  const toolchain = [goVersion(), JSON.stringify(GO_ENV), GO_BUILD_FLAGS.join(' ')]
+  const toolchain = [
+    goVersion(),
+    JSON.stringify(GO_ENV),
+    GO_BUILD_FLAGS.join(' '),
+    `${GO_REACTOR_SUFFIX}: ${GO_REACTOR_FLAGS.join(' ')}`,
+  ]
   return `go-${hashOf([...toolchain, ...sources])}`
 }
 
-// One `go build` for all programs: the toolchain shares work between them,
-// and the machine has few cores to spare.
+const isGoReactor = (name) => name.endsWith(GO_REACTOR_SUFFIX)
+
+// One `go build` for all commands: the toolchain shares work between them,
+// and the machine has few cores to spare. Reactors need another build mode,
+// and `go build -buildmode=c-shared` takes one package at a time.
 function buildGoPrograms(outDir) {
   fs.mkdirSync(outDir, { recursive: true })
-  execFileSync('go', ['build', ...GO_BUILD_FLAGS, '-o', outDir + path.sep, './...'], {
-    cwd: GO_DIR,
-    env: { ...process.env, ...GO_ENV },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  })
-  for (const name of goPrograms()) {
+  const goBuildWith = (args) =>
+    execFileSync('go', ['build', ...GO_BUILD_FLAGS, ...args], {
+      cwd: GO_DIR,
+      env: { ...process.env, ...GO_ENV },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
+  const commands = goPrograms().filter((name) => !isGoReactor(name))
+  goBuildWith(['-o', outDir + path.sep, ...commands.map((name) => `./${name}`)])
+  for (const name of commands) {
     fs.renameSync(path.join(outDir, name), path.join(outDir, `${name}.wasm`))
+  }
+  for (const name of goPrograms().filter(isGoReactor)) {
+    goBuildWith([...GO_REACTOR_FLAGS, '-o', path.join(outDir, `${name}.wasm`), `./${name}`])
   }
 }
 
