@@ -192,14 +192,14 @@ extern "C" fn sigusr1_guard(
     // SAFETY: both were filled in before this handler was installed.
     let next = unsafe {
         if ours {
-            (*(&raw const WASMER)).assume_init_ref()
+            (&raw const WASMER).read().assume_init()
         } else {
-            (*(&raw const BEFORE_WASMER)).assume_init_ref()
+            (&raw const BEFORE_WASMER).read().assume_init()
         }
     };
     // SAFETY: calling the handler that would have run without us, the way
     // the kernel would have.
-    unsafe { forward(next, signum, info, context) }
+    unsafe { forward(&next, signum, info, context) }
 }
 
 unsafe fn forward(
