@@ -54,9 +54,9 @@ export type HostFunction = (...args: any[]) => unknown
 /**
  * Host imports for a module's non-WASI imports, by module and name:
  * `{ env: { hostLogUint32(v) { ... } } }`. Natively only functions can be
- * imported; in V8 mode (`getImportObject()`) anything V8 accepts.
+ * imported; in V8 mode (`getImportObject()`) also memories, globals and tables.
  */
-export type HostImports = Readonly<Record<string, Readonly<Record<string, HostFunction | WebAssembly.Memory | WebAssembly.Global | WebAssembly.Table | number | bigint>>>>
+export type HostImports = Readonly<Record<string, Readonly<Record<string, HostFunction | WebAssembly.Memory | WebAssembly.Global | WebAssembly.Table>>>>
 
 /** A preopen backed by a host directory, optionally read-only. */
 export interface HostMount {

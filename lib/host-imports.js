@@ -51,7 +51,7 @@ function resultConverter(results, where) {
 }
 
 /**
- * Checks an `imports` option: `{ module: { name: function | WebAssembly.Memory | ... } }`.
+ * Checks an `imports` option: `{ module: { name: function | WebAssembly.Memory | Global | Table } }`.
  * Returns it (or undefined), so merges can use it directly.
  */
 function checkImports(name, imports) {
@@ -73,10 +73,8 @@ function checkImports(name, imports) {
         typeof value === 'function' ||
         value instanceof WebAssembly.Memory ||
         value instanceof WebAssembly.Global ||
-        value instanceof WebAssembly.Table ||
-        typeof value === 'number' ||
-        typeof value === 'bigint'
-      if (!ok) throw argTypeError(`${name}.${module}.${field}`, 'a function (or a WebAssembly.Memory, Global, Table, number or bigint)', value)
+        value instanceof WebAssembly.Table
+      if (!ok) throw argTypeError(`${name}.${module}.${field}`, 'a function (or, for V8 mode, a WebAssembly.Memory, Global or Table)', value)
     }
   }
   return imports
@@ -115,7 +113,9 @@ function hostDispatcher(compiled, imports) {
   const state = { threw: false, error: undefined }
   const dispatch = (index, ...args) => {
     try {
-      return converters[index](functions[index](...args))
+      // Called as a plain function: `this` is undefined, as in V8.
+      const fn = functions[index]
+      return converters[index](fn(...args))
     } catch (error) {
       if (!state.threw) {
         state.threw = true

@@ -8,7 +8,10 @@ const { callNative, wasiError } = require('./errors')
 
 const CONVERT = {
   i32: (value) => Number(value) | 0,
-  i64: (value) => BigInt.asIntN(64, typeof value === 'bigint' ? value : BigInt(value)),
+  i64: (value) => {
+    if (typeof value !== 'bigint') throw new TypeError(`Cannot convert ${String(value)} to a BigInt`)
+    return BigInt.asIntN(64, value)
+  },
   f32: (value) => Math.fround(Number(value)),
   f64: (value) => Number(value),
 }

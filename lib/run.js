@@ -44,8 +44,8 @@ function normalizeRunOptions(options) {
   if (options === undefined) options = {}
   if (options === null || typeof options !== 'object') throw argTypeError('options', 'of type object', options)
   const { timeout, signal } = options
-  if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0 || timeout > 0x7fffffff)) {
-    throw argTypeError('options.timeout', 'a positive number of milliseconds', timeout)
+  if (timeout !== undefined && (!Number.isInteger(timeout) || timeout <= 0 || timeout > 0x7fffffff)) {
+    throw argTypeError('options.timeout', 'a positive integer (milliseconds)', timeout)
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw argTypeError('options.signal', 'an instance of AbortSignal', signal)
