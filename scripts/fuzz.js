@@ -120,6 +120,12 @@ function parseArgs(argv) {
 
 // ---------------------------------------------------------------- seeds
 
+// Fixtures that would only repeat a known outcome on every mutant: one
+// spins until the run's timeout, the other uses multi-value, which
+// Singlepass refuses with a (caught) compiler panic — a wasmer limitation
+// pinned by __test__/host-functions.test.js.
+const NOT_SEEDS = new Set(['wat:infinite_loop', 'wat:host_multivalue'])
+
 async function loadSeeds() {
   const { watToWasm } = require(path.join(ROOT, '__test__', 'raw-guest.js'))
   const { fixture } = require(path.join(ROOT, '__test__', 'fixtures.js'))
@@ -131,6 +137,7 @@ async function loadSeeds() {
   const fixturesWat = path.join(ROOT, '__test__', 'fixtures', 'wat')
   for (const file of fs.readdirSync(fixturesWat).filter((f) => f.endsWith('.wat')).sort()) {
     const name = `wat:${path.basename(file, '.wat')}`
+    if (NOT_SEEDS.has(name)) continue
     seeds.push({ name, bytes: fs.readFileSync(fixture(name)) })
   }
   seeds.push({ name: 'go:hello', bytes: fs.readFileSync(fixture('go:hello')) })
