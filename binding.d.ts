@@ -18,12 +18,49 @@ export declare class CompiledModule {
    */
   static compile(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null): CompiledModule
   /**
+   * `compile` on a thread of the libuv pool, so the event loop keeps
+   * going while Cranelift works (`run()` compiles this way).
+   */
+  static compileAsync(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null): Promise<CompiledModule>
+  /**
    * `memory` (compiled earlier in this process), `disk` (on-disk cache) or
    * `compiled` (compiled by this call).
    */
   get origin(): string
   /** The compiler it was compiled with. */
   get engine(): string
+  /**
+   * The module's function imports, with their types, for the JS layer to
+   * match against host functions.
+   */
+  functionImports(): Array<FunctionImport>
+}
+
+/** An instantiated reactor module. */
+export declare class NativeInstance {
+  /** The module's exports, in order. */
+  exportsInfo(): Array<ExportInfo>
+  /**
+   * Calls export `name`; `args` already converted by JS to the parameter
+   * types. Returns `{ ending: 'returned', value }`, or the ending
+   * (`exited` with `code`, `hostThrew`).
+   */
+  call(name: string, args: Array<number | bigint>): { ending: string, value?: unknown, code?: number }
+  /**
+   * The exported memory `name` as an ArrayBuffer over it, in place. The
+   * same buffer while the memory keeps its size; a buffer keeps the
+   * instance alive.
+   */
+  memoryBuffer(name: string): ArrayBuffer
+  /**
+   * Grows exported memory `name` by `delta` pages; the previous size in
+   * pages, as `WebAssembly.Memory.prototype.grow`.
+   */
+  memoryGrow(name: string, delta: number): number
+  /** The value of exported global `name`. */
+  globalGet(name: string): number | bigint
+  /** Sets exported mutable global `name`. */
+  globalSet(name: string, value: number | bigint): void
 }
 
 /**
@@ -36,7 +73,35 @@ export declare class WasiHandle {
    * Runs `_start` of a compiled module in wasmer on this thread and says
    * how it ended.
    */
-  startNative(module: CompiledModule): RunOutcome
+  startNative(module: CompiledModule, options: NativeRunOptions): RunOutcome
+  /**
+   * Starts `_start` of a compiled module on a thread of its own.
+   * `on_event(kind, ...)` receives its output (kind 1 and 2, with a
+   * Buffer) when `stdio` sends it to JS, then how it ended (kind 3, with
+   * `ending`, `exitCode`, `error`).
+   */
+  runNative(module: CompiledModule, stdio: RunStdio, onEvent: (kind: number, ...payload: unknown[]) => void, options: NativeRunOptions): void
+  /**
+   * Asks a `run()` to stop (`timeout`, `signal`); call again until it
+   * has ended, as a signal can miss a guest just entering wasm.
+   */
+  interrupt(): void
+  /**
+   * Instantiates a reactor module in wasmer on this thread, for its
+   * exports (`initialize()` calls `_initialize` through them).
+   */
+  initializeNative(module: CompiledModule, options: NativeRunOptions): NativeInstance
+  /**
+   * The guest's memory while one of its host functions runs (natively),
+   * else null.
+   */
+  memoryBuffer(): ArrayBuffer | null
+  /**
+   * Drops the WASI state (closing the guest's descriptors: its duplicates
+   * of stdio, its preopens, what it left open) once a command has run in
+   * V8, instead of when the garbage collector gets to this object.
+   */
+  release(): void
   /**
    * The syscalls of `abi` (`preview1` or `unstable`) as JS functions that
    * take the guest's `memory.buffer` first, then the wasm arguments.
@@ -50,6 +115,38 @@ export declare class WasiHandle {
 export interface EnvVar {
   name: string
   value: string
+}
+
+/** What JS needs to know to wrap one export. */
+export interface ExportInfo {
+  name: string
+  /** `function`, `memory`, `global`, `table` or `tag`. */
+  kind: string
+  /** Function parameter and result types (`i32`, `i64`, `f32`, `f64`, ...). */
+  params: Array<string>
+  results: Array<string>
+  /** A global's type and whether it can be set. */
+  valueType?: string
+  mutable: boolean
+}
+
+/** A function a module imports. */
+export interface FunctionImport {
+  module: string
+  name: string
+  params: Array<string>
+  results: Array<string>
+}
+
+/**
+ * JS host functions for a native run: the JS layer's dispatcher, and
+ * `[module, name]` of each function it serves, by dispatcher index.
+ */
+export interface NativeRunOptions {
+  dispatch?: (index: number, ...args: Array<number | bigint>) => unknown
+  provided?: Array<Array<string>>
+  /** `maxMemory`, in bytes. */
+  maxMemory?: number
 }
 
 /** One guest directory backed by a host directory. */
@@ -69,6 +166,21 @@ export interface RunOutcome {
    * unless `returnOnExit`).
    */
   calledExit: boolean
+  /** A JS host function threw: the JS layer throws what it threw. */
+  hostThrew: boolean
+}
+
+/** The stdio a `run()` asks for, over the constructor's descriptors. */
+export interface RunStdio {
+  /** stdin from these bytes (a string or Buffer in JS). */
+  stdinData?: Buffer
+  /** stdin, stdout, stderr from these host descriptors. */
+  stdinFd?: number
+  stdoutFd?: number
+  stderrFd?: number
+  /** stdout, stderr into JS (`'pipe'` or a callback). */
+  stdoutToJs: boolean
+  stderrToJs: boolean
 }
 
 /** Validated options of `new WASI(options)`. */

@@ -836,4 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CompiledModule = nativeBinding.CompiledModule
+module.exports.NativeInstance = nativeBinding.NativeInstance
 module.exports.WasiHandle = nativeBinding.WasiHandle

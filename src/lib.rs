@@ -371,8 +371,8 @@ impl WasiHandle {
     }
 
     /// The guest's memory while one of its host functions runs (natively),
-    /// else undefined.
-    #[napi(ts_return_type = "ArrayBuffer | undefined")]
+    /// else null.
+    #[napi(ts_return_type = "ArrayBuffer | null")]
     pub fn memory_buffer(&self, env: Env) -> napi::Result<Option<RawJs>> {
         // SAFETY: the current env, on the main thread.
         unsafe { self.views.buffer(env.raw()) }
