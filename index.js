@@ -8,6 +8,7 @@ const { WasiHandle, CompiledModule } = require('./lib/load-binding').loadBinding
 const { normalizeOptions, normalizeCompileOptions } = require('./lib/options')
 const { callNative, fromNative, argTypeError, wasiError } = require('./lib/errors')
 const { NAMESPACES, WasiExit, createImports } = require('./lib/v8-bridge')
+const { removeTreeDir } = require('./lib/memory-tree')
 
 /** Bytes of a `.wasm` file as a Uint8Array, without copying; else null. */
 function wasmBytes(source) {
@@ -58,14 +59,28 @@ class WASI {
   #memory
   #started = false
   #imports
+  // In-memory preopens (lib/memory-tree.js): removed when the run ends.
+  #temporaryDirs
 
   /** @param {import('./index').WASIOptions} [options] */
   constructor(options) {
-    const { returnOnExit, compile, native } = normalizeOptions(options)
+    const { returnOnExit, compile, native, temporaryDirs } = normalizeOptions(options)
     this.#returnOnExit = returnOnExit
     this.#compileOptions = compile
     this.#versions = native.version ? [native.version] : ['preview1', 'unstable']
-    this.#handle = callNative(() => new WasiHandle(native))
+    this.#temporaryDirs = temporaryDirs
+    try {
+      this.#handle = callNative(() => new WasiHandle(native))
+    } catch (err) {
+      this.#removeTemporaryDirs()
+      throw err
+    }
+  }
+
+  /** Removes the in-memory preopens' directories (a run is over). */
+  #removeTemporaryDirs() {
+    this.#temporaryDirs.forEach(removeTreeDir)
+    this.#temporaryDirs = []
   }
 
   /** Imports of each WASI name this object provides, made once. */
@@ -131,6 +146,7 @@ class WASI {
     } finally {
       // A command is done: close its descriptors now, not at GC.
       this.#handle.release()
+      this.#removeTemporaryDirs()
     }
     return this.#finish(0, false)
   }
@@ -138,8 +154,13 @@ class WASI {
   #startNative(source) {
     const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
     this.#markStarted()
-    const { exitCode, calledExit } = callNative(() => this.#handle.startNative(module))
-    return this.#finish(exitCode, calledExit)
+    let outcome
+    try {
+      outcome = callNative(() => this.#handle.startNative(module))
+    } finally {
+      this.#removeTemporaryDirs()
+    }
+    return this.#finish(outcome.exitCode, outcome.calledExit)
   }
 
   /** Initializes a WASI reactor run by V8: calls `_initialize` if exported, never `_start`. */

@@ -7,12 +7,16 @@
 //! `syscalls` is the ABI glue: guest arguments in, errno out.
 
 mod fixes;
+mod host_dir;
+mod readonly;
 pub mod syscalls;
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use wasi_common::sync::WasiCtxBuilder;
 use wasi_common::WasiCtx;
+
+use host_dir::HostDir;
 
 use crate::errors::{type_error, wasi_error};
 use crate::options::WasiOptions;
@@ -35,6 +39,7 @@ pub fn build_ctx(options: &WasiOptions) -> napi::Result<WasiCtx> {
         .stdin(Box::new(stdio_fd("stdin", options.stdin, false)?))
         .stdout(Box::new(stdio_fd("stdout", options.stdout, true)?))
         .stderr(Box::new(stdio_fd("stderr", options.stderr, true)?));
+    let ctx = builder.build();
     for preopen in &options.preopens {
         let dir = Dir::open_ambient_dir(&preopen.host, ambient_authority()).map_err(|e| {
             wasi_error(format!(
@@ -42,11 +47,14 @@ pub fn build_ctx(options: &WasiOptions) -> napi::Result<WasiCtx> {
                 preopen.guest, preopen.host
             ))
         })?;
-        builder
-            .preopened_dir(dir, &preopen.guest)
-            .map_err(|e| wasi_error(format!("cannot preopen '{}': {e}", preopen.guest)))?;
+        // Writable preopens are `HostDir`s too: see host_dir.rs.
+        ctx.push_preopened_dir(
+            Box::new(HostDir::new(dir, preopen.readonly)),
+            &preopen.guest,
+        )
+        .map_err(|e| wasi_error(format!("cannot preopen '{}': {e}", preopen.guest)))?;
     }
-    Ok(builder.build())
+    Ok(ctx)
 }
 
 fn stdio_fd(option: &str, fd: i32, append: bool) -> napi::Result<HostFd> {
