@@ -17,6 +17,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
+const { spawnSync } = require('node:child_process')
 const { describe, test, after } = require('node:test')
 
 const { WASI } = require('..')
@@ -311,6 +312,21 @@ describe('in-memory trees', () => {
     assert.equal(newTreeDirs(before).length, 1)
     assert.throws(() => wasi.start(fixtureBytes('wat:trap_unreachable')), WebAssembly.RuntimeError)
     assert.deepEqual(newTreeDirs(before), [])
+  })
+
+  test('a tree of an object that never runs is removed at process exit', () => {
+    const child = spawnSync(process.execPath, ['-e', `
+      const fs = require('node:fs')
+      const { WASI } = require(${JSON.stringify(path.join(__dirname, '..'))})
+      const before = new Set(fs.readdirSync(${JSON.stringify(TREE_ROOT)}))
+      new WASI({ preopens: { '/mem': { 'a.txt': 'x' } } })
+      const made = fs.readdirSync(${JSON.stringify(TREE_ROOT)}).filter((n) => n.startsWith('x-wasi-tree-') && !before.has(n))
+      console.log(JSON.stringify(made))
+    `], { encoding: 'utf8' })
+    assert.equal(child.status, 0, child.stderr)
+    const made = JSON.parse(child.stdout)
+    assert.equal(made.length, 1)
+    assert.equal(fs.existsSync(path.join(TREE_ROOT, made[0])), false)
   })
 
   test('a Go program reads files of a tree', async () => {
