@@ -222,6 +222,7 @@ describe('read-only mounts', () => {
     const cases = [
       [{ path: 5 }, /options\.preopens\['\/d'\]\.path/],
       [{ path: '' }, /options\.preopens\['\/d'\]\.path/],
+      [{ readonly: true }, /options\.preopens\['\/d'\]\.path" property must be a non-empty string/],
       [{ path: '.', readonly: 'yes' }, /options\.preopens\['\/d'\]\.readonly" property must be of type boolean/],
       [{ path: '.', readOnly: true }, /options\.preopens\['\/d'\]\.readOnly" property must be absent/],
       [Buffer.from('.'), /options\.preopens\['\/d'\]" property must be a string, \{ path, readonly \} or an object of files/],
@@ -290,7 +291,7 @@ describe('in-memory trees', () => {
 
   test('the tree lives in a private directory under /dev/shm (else the temp dir) until the run', async () => {
     const before = treeDirs()
-    const wasi = new WASI({ preopens: { '/mem': { 'a.txt': 'hello', 'dir/b.bin': B_BIN, 'u8.bin': new Uint8Array([7, 8]) } } })
+    const wasi = new WASI({ preopens: { '/mem': { 'a.txt': 'hello', 'dir/b.bin': B_BIN, 'u8.bin': new Uint8Array([7, 8]), readonly: 'a file' } } })
     const [dir] = newTreeDirs(before)
     assert.ok(dir, 'a directory was made')
     assert.equal(path.dirname(dir), TREE_ROOT)
@@ -298,6 +299,7 @@ describe('in-memory trees', () => {
     assert.equal(fs.readFileSync(path.join(dir, 'a.txt'), 'utf8'), 'hello')
     assert.deepEqual(fs.readFileSync(path.join(dir, 'dir', 'b.bin')), B_BIN)
     assert.deepEqual(fs.readFileSync(path.join(dir, 'u8.bin')), Buffer.from([7, 8]))
+    assert.equal(fs.readFileSync(path.join(dir, 'readonly'), 'utf8'), 'a file', "a text file named 'readonly' is a file")
     // A guest that does nothing: another object's run leaves this tree alone.
     const { bytes } = await buildGuest([])
     assert.equal(new WASI().start(bytes), 0)

@@ -42,6 +42,15 @@ function isObjectLiteral(value) {
 
 const MOUNT_KEYS = ['path', 'readonly']
 
+/**
+ * Whether an object preopen is `{ path, readonly }` rather than a tree:
+ * it has `path`, or a boolean `readonly` (so `{ readonly: true }` is told its
+ * path is missing, while a tree may still hold a file named 'readonly').
+ */
+function isMount(value) {
+  return Object.hasOwn(value, 'path') || typeof value.readonly === 'boolean'
+}
+
 /** `{ path, readonly? }`: a host directory, maybe read-only. */
 function checkMount(name, mount) {
   for (const key of Object.keys(mount)) {
@@ -73,7 +82,7 @@ function checkPreopens(preopens) {
         checked.push({ guest, host: path.resolve(value), readonly: false })
       } else if (!isObjectLiteral(value)) {
         throw argTypeError(name, 'a string, { path, readonly } or an object of files', value)
-      } else if (Object.hasOwn(value, 'path')) {
+      } else if (isMount(value)) {
         checked.push({ guest, ...checkMount(name, value) })
       } else {
         const host = materializeTree(value, name)
