@@ -11,6 +11,7 @@ const { NAMESPACES, WasiExit, createImports } = require('./lib/v8-bridge')
 const { checkImports, mergeImports, hostDispatcher, hostError } = require('./lib/host-imports')
 const { normalizeRunOptions, startRun, abortError } = require('./lib/run')
 const { wrapInstance } = require('./lib/native-instance')
+const { removeTreeDir } = require('./lib/memory-tree')
 
 /** Bytes of a `.wasm` file as a Uint8Array, without copying; else null. */
 function wasmBytes(source) {
@@ -92,17 +93,31 @@ class WASI {
   #host = null
   #nativeMemory = null
   #guestMemory
+  // In-memory preopens (lib/memory-tree.js): removed when the run ends.
+  #temporaryDirs
 
   /** @param {import('./index').WASIOptions} [options] */
   constructor(options) {
-    const { returnOnExit, compile, imports, maxMemory, native } = normalizeOptions(options)
+    const { returnOnExit, compile, imports, maxMemory, native, temporaryDirs } = normalizeOptions(options)
     this.#returnOnExit = returnOnExit
     this.#compileOptions = compile
     this.#hostImports = imports
     this.#maxMemory = maxMemory
     this.#versions = native.version ? [native.version] : ['preview1', 'unstable']
-    this.#handle = callNative(() => new WasiHandle(native))
+    this.#temporaryDirs = temporaryDirs
+    try {
+      this.#handle = callNative(() => new WasiHandle(native))
+    } catch (err) {
+      this.#removeTemporaryDirs()
+      throw err
+    }
     this.#guestMemory = new WasiMemory(() => this.#memoryBuffer())
+  }
+
+  /** Removes the in-memory preopens' directories (a run is over). */
+  #removeTemporaryDirs() {
+    this.#temporaryDirs.forEach(removeTreeDir)
+    this.#temporaryDirs = []
   }
 
   /**
@@ -205,6 +220,7 @@ class WASI {
     } finally {
       // A command is done: close its descriptors now, not at GC.
       this.#handle.release()
+      this.#removeTemporaryDirs()
     }
     return this.#finish(0, false)
   }
@@ -213,9 +229,14 @@ class WASI {
     const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
     const options = this.#nativeOptions(module, imports)
     this.#markStarted()
-    const { exitCode, calledExit, hostThrew } = callNative(() => this.#handle.startNative(module, options))
-    if (hostThrew) throw this.#hostError()
-    return this.#finish(exitCode, calledExit)
+    let outcome
+    try {
+      outcome = callNative(() => this.#handle.startNative(module, options))
+    } finally {
+      this.#removeTemporaryDirs()
+    }
+    if (outcome.hostThrew) throw this.#hostError()
+    return this.#finish(outcome.exitCode, outcome.calledExit)
   }
 
   /**
@@ -232,20 +253,18 @@ class WASI {
     const runOptions = normalizeRunOptions(options)
     if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
     this.#markStarted()
-    let module = source
     try {
-      if (bytes !== null) module = await compileBytesAsync(bytes, this.#compileOptions)
-    } catch (err) {
+      const module = bytes === null ? source : await compileBytesAsync(bytes, this.#compileOptions)
+      if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
+      const host = this.#hostFor(module, runOptions.imports)
+      if (runOptions.maxMemory === undefined) runOptions.maxMemory = this.#maxMemory
+      return await startRun(this.#handle, module, runOptions, host, () => this.#hostError())
+    } finally {
+      // The run's thread has dropped the WASI state by the time startRun
+      // settles; without a run (a compile error) drop it here.
       this.#handle.release()
-      throw err
+      this.#removeTemporaryDirs()
     }
-    if (runOptions.signal?.aborted) {
-      this.#handle.release()
-      throw abortError(runOptions.signal)
-    }
-    const host = this.#hostFor(module, runOptions.imports)
-    if (runOptions.maxMemory === undefined) runOptions.maxMemory = this.#maxMemory
-    return startRun(this.#handle, module, runOptions, host, () => this.#hostError())
   }
 
   /**

@@ -6,6 +6,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { argTypeError, argValueError } = require('./errors')
 const { checkImports } = require('./host-imports')
+const { materializeTree, removeTreeDir } = require('./memory-tree')
 
 const ENGINES = ['cranelift', 'singlepass']
 const VERSIONS = ['preview1', 'unstable']
@@ -33,14 +34,68 @@ function checkEnv(env) {
   return vars
 }
 
+/** Whether `value` is an object literal (not an array, Buffer, class instance...). */
+function isObjectLiteral(value) {
+  if (value === null || typeof value !== 'object') return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+const MOUNT_KEYS = ['path', 'readonly']
+
+/**
+ * Whether an object preopen is `{ path, readonly }` rather than a tree:
+ * it has `path`, or a boolean `readonly` (so `{ readonly: true }` is told its
+ * path is missing, while a tree may still hold a file named 'readonly').
+ */
+function isMount(value) {
+  return Object.hasOwn(value, 'path') || typeof value.readonly === 'boolean'
+}
+
+/** `{ path, readonly? }`: a host directory, maybe read-only. */
+function checkMount(name, mount) {
+  for (const key of Object.keys(mount)) {
+    if (!MOUNT_KEYS.includes(key)) throw argValueError(`${name}.${key}`, "absent (known keys: 'path', 'readonly')", mount[key])
+  }
+  if (typeof mount.path !== 'string' || mount.path === '') throw argTypeError(`${name}.path`, 'a non-empty string', mount.path)
+  if (mount.readonly !== undefined && typeof mount.readonly !== 'boolean') {
+    throw argTypeError(`${name}.readonly`, 'of type boolean', mount.readonly)
+  }
+  return { host: path.resolve(mount.path), readonly: mount.readonly ?? false }
+}
+
+/**
+ * Each preopen is a host directory (a string, or `{ path, readonly }`) or an
+ * in-memory tree of files (an object without `path`), written to a
+ * temporary directory here. Returns `{ preopens, temporaryDirs }`: the
+ * caller removes those directories once the run is over.
+ */
 function checkPreopens(preopens) {
-  if (preopens === undefined) return []
+  if (preopens === undefined) return { preopens: [], temporaryDirs: [] }
   if (!isPlainObject(preopens)) throw argTypeError('options.preopens', 'of type object', preopens)
-  return Object.keys(preopens).map((guest) => {
-    const host = preopens[guest]
-    if (typeof host !== 'string') throw argTypeError(`options.preopens['${guest}']`, 'of type string', host)
-    return { guest, host: path.resolve(host) }
-  })
+  const checked = []
+  const temporaryDirs = []
+  try {
+    for (const guest of Object.keys(preopens)) {
+      const value = preopens[guest]
+      const name = `options.preopens['${guest}']`
+      if (typeof value === 'string') {
+        checked.push({ guest, host: path.resolve(value), readonly: false })
+      } else if (!isObjectLiteral(value)) {
+        throw argTypeError(name, 'a string, { path, readonly } or an object of files', value)
+      } else if (isMount(value)) {
+        checked.push({ guest, ...checkMount(name, value) })
+      } else {
+        const host = materializeTree(value, name)
+        temporaryDirs.push(host)
+        checked.push({ guest, host, readonly: false })
+      }
+    }
+  } catch (err) {
+    temporaryDirs.forEach(removeTreeDir)
+    throw err
+  }
+  return { preopens: checked, temporaryDirs }
 }
 
 function checkFd(name, value, fallback) {
@@ -95,13 +150,15 @@ function checkMaxMemory(value) {
 }
 
 /**
- * Checks `new WASI(options)`'s options; returns
- * `{ returnOnExit, compile, imports, maxMemory, native }`.
+ * Checks `new WASI(options)`'s options; returns `{ returnOnExit, compile,
+ * imports, maxMemory, native, temporaryDirs }`. `temporaryDirs` hold the
+ * in-memory preopens: the caller removes them (lib/memory-tree.js
+ * removeTreeDir) when done.
  */
 function normalizeOptions(options) {
   if (options === undefined) options = {}
   if (!isPlainObject(options)) throw argTypeError('options', 'of type object', options)
-  return {
+  const checked = {
     returnOnExit: checkBoolean('returnOnExit', options.returnOnExit, true),
     compile: normalizeCompileOptions(options),
     imports: checkImports('options.imports', options.imports),
@@ -109,13 +166,17 @@ function normalizeOptions(options) {
     native: {
       args: checkArgs(options.args),
       env: checkEnv(options.env),
-      preopens: checkPreopens(options.preopens),
       stdin: checkFd('stdin', options.stdin, 0),
       stdout: checkFd('stdout', options.stdout, 1),
       stderr: checkFd('stderr', options.stderr, 2),
       version: checkChoice('version', options.version, VERSIONS, undefined),
     },
   }
+  // Last: an in-memory tree is written to disk only once all else is valid.
+  const { preopens, temporaryDirs } = checkPreopens(options.preopens)
+  checked.native.preopens = preopens
+  checked.temporaryDirs = temporaryDirs
+  return checked
 }
 
 module.exports = { normalizeOptions, normalizeCompileOptions, checkMaxMemory }

@@ -14,6 +14,8 @@ pub struct Preopen {
     pub guest: String,
     /// Host directory it maps to.
     pub host: String,
+    /// Every change beneath it fails with EROFS; the host stays untouched.
+    pub readonly: bool,
 }
 
 /// One environment variable.

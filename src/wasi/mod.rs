@@ -7,6 +7,8 @@
 //! `syscalls` is the ABI glue: guest arguments in, errno out.
 
 mod fixes;
+mod host_dir;
+mod readonly;
 mod sched;
 pub mod syscalls;
 
@@ -18,6 +20,8 @@ use wasi_common::pipe::ReadPipe;
 use wasi_common::sync::{clocks_ctx, random_ctx};
 use wasi_common::table::Table;
 use wasi_common::WasiCtx;
+
+use host_dir::HostDir;
 
 use crate::errors::{type_error, wasi_error};
 use crate::interrupt::Interrupt;
@@ -64,9 +68,12 @@ pub fn build_ctx(options: &WasiOptions, interrupt: &Arc<Interrupt>) -> napi::Res
                 preopen.guest, preopen.host
             ))
         })?;
-        let dir = Box::new(wasi_common::sync::dir::Dir::from_cap_std(dir));
-        ctx.push_preopened_dir(dir, &preopen.guest)
-            .map_err(|e| wasi_error(format!("cannot preopen '{}': {e}", preopen.guest)))?;
+        // Writable preopens are `HostDir`s too: see host_dir.rs.
+        ctx.push_preopened_dir(
+            Box::new(HostDir::new(dir, preopen.readonly)),
+            &preopen.guest,
+        )
+        .map_err(|e| wasi_error(format!("cannot preopen '{}': {e}", preopen.guest)))?;
     }
     Ok(ctx)
 }
