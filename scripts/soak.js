@@ -13,9 +13,14 @@
 //             it (printed for information: garbage that V8 has no reason to
 //             collect yet piles up), then with a full garbage collection
 //             before each sample (the verdict: what is really kept).
-// concurrent  --children (64) child processes at once, each doing
-//             --child-runs (100) sequential starts and sampling every 10
-//             (after a full garbage collection).
+// concurrent  --batches (50) batches of --concurrency (64) `run()`s at
+//             once in this process (each on its own thread, stdin from a
+//             string, stdout piped back and checked, a 60 s timeout that
+//             never fires), sampled after each batch, after a full garbage
+//             collection; threads are counted too.
+// processes   (only with --children N) N child processes at once, each
+//             doing --child-runs (100) sequential starts and sampling every
+//             10 (after a full garbage collection).
 //
 // Why collect before sampling: a WASI object's native state (a few hundred
 // bytes after a run) is freed by its finalizer, and V8, which does not see
@@ -38,6 +43,7 @@
 //             the last round with the first.
 //
 //   node scripts/soak.js [--runs 10000] [--sample 250] [--v8-runs 2000]
+//                        [--batches 50] [--concurrency 64]
 //                        [--children 64] [--child-runs 100] [--engine cranelift]
 //                        [--distinct 40 [--distinct-rounds 3]] [--no-gc] [--json results.json]
 // Exit status: 0 when every verdict holds, 1 otherwise.
@@ -50,8 +56,10 @@ const ROOT = path.resolve(__dirname, '..')
 const MiB = 1024 * 1024
 
 function parseArgs(argv) {
-  const options = { runs: 10_000, sample: 250, v8Runs: 2_000, children: 64, childRuns: 100, engine: 'cranelift', json: null, distinct: 0, distinctRounds: 3, gc: true }
+  const options = { runs: 10_000, sample: 250, v8Runs: 2_000, batches: 50, concurrency: 64, children: 0, childRuns: 100, engine: 'cranelift', json: null, distinct: 0, distinctRounds: 3, gc: true }
   const names = {
+    '--batches': 'batches',
+    '--concurrency': 'concurrency',
     '--runs': 'runs',
     '--sample': 'sample',
     '--v8-runs': 'v8Runs',
@@ -83,10 +91,11 @@ function parseArgs(argv) {
 }
 
 const openFds = () => fs.readdirSync('/proc/self/fd').length
+const threads = () => fs.readdirSync('/proc/self/task').length
 
 function sample(run) {
   const usage = process.memoryUsage()
-  return { run, rssMiB: usage.rss / MiB, heapUsedMiB: usage.heapUsed / MiB, externalMiB: usage.external / MiB, fds: openFds() }
+  return { run, rssMiB: usage.rss / MiB, heapUsedMiB: usage.heapUsed / MiB, externalMiB: usage.external / MiB, fds: openFds(), threads: threads() }
 }
 
 /** Runs `once(i)` `runs` times, sampling every `every` runs; returns the samples and the time. */
@@ -113,12 +122,14 @@ function verdict({ runs, samples }) {
   const max = (key) => Math.max(...samples.filter((s) => s.run >= first.run).map((s) => s[key]))
   const rssOk = last.rssMiB <= first.rssMiB * 1.1
   const fdsOk = last.fds <= first.fds + 2
+  const threadsOk = last.threads <= first.threads
   return {
     warmupRuns: first.run,
     rssMiB: { first: first.rssMiB, last: last.rssMiB, max: max('rssMiB'), before: samples[0].rssMiB },
     fds: { first: first.fds, last: last.fds, max: max('fds'), before: samples[0].fds },
+    threads: { first: first.threads, last: last.threads, max: max('threads'), before: samples[0].threads },
     heapUsedMiB: { first: first.heapUsedMiB, last: last.heapUsedMiB },
-    ok: rssOk && fdsOk,
+    ok: rssOk && fdsOk && threadsOk,
   }
 }
 
@@ -130,8 +141,9 @@ function describe(label, result) {
     `${label}: ${result.runs} runs in ${fmt(result.seconds)} s (${perRun.toFixed(2)} ms/run); warm-up ${v.warmupRuns} runs`,
     `  RSS MiB:  before ${fmt(v.rssMiB.before)}, after warm-up ${fmt(v.rssMiB.first)}, last ${fmt(v.rssMiB.last)}, max ${fmt(v.rssMiB.max)}`,
     `  open fds: before ${v.fds.before}, after warm-up ${v.fds.first}, last ${v.fds.last}, max ${v.fds.max}`,
+    `  threads: before ${v.threads.before}, after warm-up ${v.threads.first}, last ${v.threads.last}, max ${v.threads.max}`,
     `  heap used MiB: after warm-up ${fmt(v.heapUsedMiB.first)}, last ${fmt(v.heapUsedMiB.last)}`,
-    `  verdict: ${v.ok ? 'no growth beyond noise' : 'GROWTH'} (RSS last <= after warm-up + 10%, fds last <= after warm-up + 2)`,
+    `  verdict: ${v.ok ? 'no growth beyond noise' : 'GROWTH'} (RSS last <= after warm-up + 10%, fds last <= after warm-up + 2, threads last <= after warm-up)`,
   ].join('\n')
 }
 
@@ -230,6 +242,26 @@ async function main() {
     print(describe(`V8 mode, the same, with a full GC before each sample (every ${every} runs)`, collected))
   }
 
+  if (options.batches > 0 && options.concurrency > 0) {
+    // Each batch counts as `concurrency` runs, so the warm-up and sampling
+    // rules of `series` apply per run.
+    const runBatch = async () => {
+      const results = await Promise.all(
+        Array.from({ length: options.concurrency }, () =>
+          new WASI({ args: ['hello'], engine: options.engine }).run(compiled, { stdin: 'unused input', stdout: 'pipe', timeout: 60_000 }),
+        ),
+      )
+      for (const { exitCode, stdout } of results) {
+        if (exitCode !== 0 || stdout.toString() !== 'Hello, Wasm\n') throw new Error(`a run() gave exit ${exitCode}, stdout ${JSON.stringify(String(stdout))}`)
+      }
+      return 0
+    }
+    const result = await series(options.batches, 1, runBatch, options.gc ? collectGarbage : undefined)
+    const perRun = { ...result, runs: result.runs * options.concurrency, samples: result.samples.map((s) => ({ ...s, run: s.run * options.concurrency })) }
+    report.series.concurrent = { ...perRun, concurrency: options.concurrency, verdict: verdict(perRun) }
+    print(describe(`concurrent: ${options.batches} batches of ${options.concurrency} run()s at once (threads, piped stdout)`, perRun))
+  }
+
   if (options.children > 0) {
     const parentFdsBefore = openFds()
     const started = Date.now()
@@ -242,10 +274,10 @@ async function main() {
       return `${fmt(Math.min(...values))}..${fmt(Math.max(...values))}`
     }
     const grew = verdicts.filter((v) => !v.ok).length
-    report.series.concurrent = { children: options.children, childRuns: options.childRuns, seconds, failed: failed.length, grew, verdicts }
+    report.series.processes = { children: options.children, childRuns: options.childRuns, seconds, failed: failed.length, grew, verdicts }
     print(
       [
-        `concurrent: ${options.children} child processes x ${options.childRuns} starts = ${options.children * options.childRuns} runs in ${fmt(seconds)} s; ${failed.length} failed`,
+        `processes: ${options.children} child processes x ${options.childRuns} starts = ${options.children * options.childRuns} runs in ${fmt(seconds)} s; ${failed.length} failed`,
         `  RSS MiB per child: after warm-up ${range((v) => v.rssMiB.first)}, last ${range((v) => v.rssMiB.last)}, max ${range((v) => v.rssMiB.max)}`,
         `  open fds per child: after warm-up ${range((v) => v.fds.first)}, last ${range((v) => v.fds.last)}, max ${range((v) => v.fds.max)}`,
         `  parent's open fds: ${parentFdsBefore} before, ${openFds()} after`,
