@@ -53,6 +53,7 @@ impl Interrupt {
         let Some(store) = *self.store.lock().unwrap_or_else(|e| e.into_inner()) else {
             return;
         };
+        reinstall_guard_if_replaced();
         self.signals_in_flight.fetch_add(1, Ordering::AcqRel);
         if wasmer_vm::interrupt_registry::interrupt(store).is_err() {
             // Nothing was sent (not in wasm right now, or a signal is
@@ -159,13 +160,39 @@ fn install_sigusr1_guard() {
             libc::sigaction(libc::SIGUSR1, ptr::null(), (*before).as_mut_ptr());
             wasmer_vm::init_traps();
             libc::sigaction(libc::SIGUSR1, ptr::null(), (*wasmer).as_mut_ptr());
-            let mut guard: libc::sigaction = std::mem::zeroed();
-            guard.sa_sigaction = sigusr1_guard as *const () as usize;
-            guard.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut guard.sa_mask);
-            libc::sigaction(libc::SIGUSR1, &guard, ptr::null_mut());
+            install_guard_handler();
         }
     });
+}
+
+/// Puts the guard back on top if someone replaced it since (Node does when
+/// JS adds the first `process.on('SIGUSR1')` listener): what replaced it
+/// becomes the handler every foreign SIGUSR1 goes to.
+fn reinstall_guard_if_replaced() {
+    // SAFETY: plain sigaction calls. Updating BEFORE_WASMER races only with
+    // a foreign SIGUSR1 arriving in these few instructions.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGUSR1, ptr::null(), &mut current);
+        if current.sa_sigaction == sigusr1_guard as *const () as usize {
+            return;
+        }
+        (&raw mut BEFORE_WASMER).write(MaybeUninit::new(current));
+        install_guard_handler();
+    }
+}
+
+/// # Safety
+/// WASMER and BEFORE_WASMER must be set.
+unsafe fn install_guard_handler() {
+    // SAFETY: a plain sigaction call with a handler of the right type.
+    unsafe {
+        let mut guard: libc::sigaction = std::mem::zeroed();
+        guard.sa_sigaction = sigusr1_guard as *const () as usize;
+        guard.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut guard.sa_mask);
+        libc::sigaction(libc::SIGUSR1, &guard, ptr::null_mut());
+    }
 }
 
 /// Makes sure wasmer's trap handlers are installed under our guard; call
