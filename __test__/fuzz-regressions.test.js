@@ -22,6 +22,14 @@ const REGRESSIONS = [
     // CompileError.
     expect: { singlepass: /^"CompileError: .*compiler failed/ },
   },
+  {
+    name: 'an empty name in the name section, in a mutant of wat:command_and_reactor',
+    hex: '0061736d0100000001040160000003030200000503010001072103066d656d6f72790200065f737461727400000b5f696e697469616c697a6500010a09020300000b0300000b0043046e616d65001413636f6d6d616e645f616e645f72656163746f7201140200057374617274010a696e697469616c697a650245020000010006090100066d656d6f7279',
+    // Found by a bit flip (npm run fuzz, seed 2859008793). Singlepass again
+    // hands the name to gimli, which asserts it is not empty; caught as a
+    // CompileError. Cranelift compiles it and the module traps.
+    expect: { singlepass: /^"CompileError: .*compiler failed/, cranelift: /^"RuntimeError: unreachable/ },
+  },
 ]
 
 // Runs compile() then start() in a child; reports how it ended.

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
 
 use wasmer::sys::{Cranelift, Singlepass};
 use wasmer::{Engine, Module};
@@ -94,10 +95,14 @@ fn cache() -> &'static Mutex<ModuleCache> {
 /// Singlepass asserts on a NUL byte in a name-section name) becomes a
 /// CompileError: unwinding past this frame would abort the Node process.
 fn compile_uncached(kind: EngineKind, engine: &Engine, bytes: &[u8]) -> napi::Result<Module> {
+    quiet_compiler_panics();
     // AssertUnwindSafe: compiling only reads the shared engine; what a
     // panicking compile built is dropped with it.
     let compile = AssertUnwindSafe(|| Module::from_binary(engine, bytes));
-    let compiled = std::panic::catch_unwind(compile).map_err(|panic| {
+    COMPILES_IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
+    let caught = std::panic::catch_unwind(compile);
+    COMPILES_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+    let compiled = caught.map_err(|panic| {
         discard_engine(kind);
         let reason = panic
             .downcast_ref::<&str>()
@@ -110,6 +115,24 @@ fn compile_uncached(kind: EngineKind, engine: &Engine, bytes: &[u8]) -> napi::Re
         )
     })?;
     compiled.map_err(|e| js_error(ErrorKind::Compile, format!("WebAssembly.Module(): {e}")))
+}
+
+/// Compiles under way (on any thread): a panic meanwhile is a compiler's,
+/// reported in the CompileError, so the default hook's print to stderr is
+/// left out. wasmer compiles functions on worker threads of its own, hence
+/// a process-wide count rather than a flag of the calling thread.
+static COMPILES_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+fn quiet_compiler_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if COMPILES_IN_FLIGHT.load(Ordering::Acquire) == 0 {
+                default(info);
+            }
+        }));
+    });
 }
 
 /// Where a compiled module came from.
