@@ -22,7 +22,7 @@ const { describe, test, after } = require('node:test')
 
 const { WASI } = require('..')
 const { fixtureBytes } = require('./fixtures')
-const { ERRNO, O, FDFLAGS, FST, RIGHTS_ALL, SLOT, BUF, BUF_LEN, OUT, READ_IOV, str, fdOf, iov, buildGuest, decodeResults, parseDirents, errnoName } = require('./raw-guest')
+const { ERRNO, O, FDFLAGS, FST, RIGHTS_ALL, SLOT, BUF, BUF_LEN, OUT, READ_IOV, str, fdOf, iov, buildGuest, decodeResults, parseDirents, errnoName, RUNNERS } = require('./raw-guest')
 
 const RIGHT_FD_WRITE = 0x40n
 const READ_RIGHTS = RIGHTS_ALL & ~RIGHT_FD_WRITE
@@ -39,15 +39,6 @@ function freshDir(label) {
   return dir
 }
 
-const RUNNERS = {
-  'native, cranelift': async (bytes, options) => new WASI({ ...options, engine: 'cranelift' }).start(bytes),
-  'native, singlepass': async (bytes, options) => new WASI({ ...options, engine: 'singlepass' }).start(bytes),
-  V8: async (bytes, options) => {
-    const wasi = new WASI(options)
-    const { instance } = await WebAssembly.instantiate(bytes, wasi.getImportObject())
-    return wasi.start(instance)
-  },
-}
 
 /** Runs `bytes` with `options`, stdout and stderr captured: { exitCode, stdout, stderr }. */
 async function runCaptured(runner, bytes, options) {

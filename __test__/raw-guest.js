@@ -39,6 +39,8 @@
 // At the end, the guest writes its report — 8 bytes per step: errno (u32),
 // repeat count (u32) — to `resultsFd` (1 unless told) and returns from _start.
 
+const { WASI } = require('..')
+
 const ERRNO = {
   SUCCESS: 0,
   ACCES: 2,
@@ -317,7 +319,22 @@ function decodeResults(output, steps) {
   return steps.map((step, i) => ({ step, errno: report.readUInt32LE(8 * i), count: report.readUInt32LE(8 * i + 4) }))
 }
 
+/**
+ * Ways to run a guest with `new WASI(options)`, by mode: natively on each
+ * compiler, and in V8 (node:wasi's way). Each resolves the exit code.
+ */
+const RUNNERS = {
+  'native, cranelift': async (bytes, options) => new WASI({ ...options, engine: 'cranelift' }).start(bytes),
+  'native, singlepass': async (bytes, options) => new WASI({ ...options, engine: 'singlepass' }).start(bytes),
+  V8: async (bytes, options) => {
+    const wasi = new WASI(options)
+    const { instance } = await WebAssembly.instantiate(bytes, wasi.getImportObject())
+    return wasi.start(instance)
+  },
+}
+
 module.exports = {
+  RUNNERS,
   ERRNO,
   errnoName,
   LOOKUP_SYMLINK_FOLLOW,

@@ -22,8 +22,7 @@ const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 const { describe, test, after } = require('node:test')
 
-const { WASI } = require('..')
-const { buildGuest, decodeResults, parseDirents, errnoName } = require('./raw-guest')
+const { buildGuest, decodeResults, parseDirents, errnoName, RUNNERS } = require('./raw-guest')
 const { CANARY, CANARY_INNER, INSIDE, READDIR_STEP, makeLayout, escapeSteps, snapshotOutside } = require('./escapes')
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'xwasi-sandbox-'))
@@ -42,15 +41,6 @@ function freshLayout() {
   return { root, io, ...layout, steps, before: snapshotOutside(root, layout.token, layout) }
 }
 
-const RUNNERS = {
-  'native, cranelift': async (bytes, options) => new WASI({ ...options, engine: 'cranelift' }).start(bytes),
-  'native, singlepass': async (bytes, options) => new WASI({ ...options, engine: 'singlepass' }).start(bytes),
-  V8: async (bytes, options) => {
-    const wasi = new WASI(options)
-    const { instance } = await WebAssembly.instantiate(bytes, wasi.getImportObject())
-    return wasi.start(instance)
-  },
-}
 
 // Runs the guest in-process; returns { exitCode, stdout, stderr }.
 async function runInProcess(runner, layout, bytes) {

@@ -189,59 +189,48 @@ pub unsafe fn call_dispatcher(
     results: &[Type],
     window: Window,
 ) -> Result<Vec<Value>, HostThrew> {
-    let mut scope = ptr::null_mut();
-    // SAFETY: forwarded from the caller.
+    // SAFETY: forwarded from the caller; every value below lives in the
+    // scope opened here.
     unsafe {
+        let mut scope = ptr::null_mut();
         sys::napi_open_handle_scope(env, &mut scope);
-        let outcome = call_in_scope(env, dispatch, views, index, args, results, window);
+        let call = || {
+            let mut argv = Vec::with_capacity(args.len() + 1);
+            let mut js_index = ptr::null_mut();
+            sys::napi_create_uint32(env, index, &mut js_index);
+            argv.push(js_index);
+            for arg in args {
+                argv.push(to_js(env, arg).map_err(|_| HostThrew)?);
+            }
+            let mut receiver = ptr::null_mut();
+            sys::napi_get_undefined(env, &mut receiver);
+            let mut returned = ptr::null_mut();
+            let status = views.during_host_call(env, window, || {
+                sys::napi_call_function(
+                    env,
+                    receiver,
+                    dispatch,
+                    argv.len(),
+                    argv.as_ptr(),
+                    &mut returned,
+                )
+            });
+            if status != Status::napi_ok {
+                // The dispatcher catches what host functions throw, so this
+                // is the dispatcher itself failing (e.g. JS out of stack).
+                let mut exception = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(env, &mut exception);
+                return Err(HostThrew);
+            }
+            let mut kind = sys::ValueType::napi_undefined;
+            sys::napi_typeof(env, returned, &mut kind);
+            if kind == sys::ValueType::napi_symbol {
+                return Err(HostThrew);
+            }
+            results_from_js(env, returned, results).map_err(|_| HostThrew)
+        };
+        let outcome = call();
         sys::napi_close_handle_scope(env, scope);
         outcome
-    }
-}
-
-unsafe fn call_in_scope(
-    env: napi_env,
-    dispatch: napi_value,
-    views: &MemoryViews,
-    index: u32,
-    args: &[Value],
-    results: &[Type],
-    window: Window,
-) -> Result<Vec<Value>, HostThrew> {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        let mut argv = Vec::with_capacity(args.len() + 1);
-        let mut js_index = ptr::null_mut();
-        sys::napi_create_uint32(env, index, &mut js_index);
-        argv.push(js_index);
-        for arg in args {
-            argv.push(to_js(env, arg).map_err(|_| HostThrew)?);
-        }
-        let mut receiver = ptr::null_mut();
-        sys::napi_get_undefined(env, &mut receiver);
-        let mut returned = ptr::null_mut();
-        let status = views.during_host_call(env, window, || {
-            sys::napi_call_function(
-                env,
-                receiver,
-                dispatch,
-                argv.len(),
-                argv.as_ptr(),
-                &mut returned,
-            )
-        });
-        if status != Status::napi_ok {
-            // The dispatcher catches what host functions throw, so this is
-            // the dispatcher itself failing (e.g. JS out of stack).
-            let mut exception = ptr::null_mut();
-            sys::napi_get_and_clear_last_exception(env, &mut exception);
-            return Err(HostThrew);
-        }
-        let mut kind = sys::ValueType::napi_undefined;
-        sys::napi_typeof(env, returned, &mut kind);
-        if kind == sys::ValueType::napi_symbol {
-            return Err(HostThrew);
-        }
-        results_from_js(env, returned, results).map_err(|_| HostThrew)
     }
 }

@@ -252,6 +252,17 @@ impl WasiHandle {
             provided: provided.clone(),
         }))
     }
+
+    /// What a run on this (the main) thread needs: the WASI state, host
+    /// functions called directly, the memory cap.
+    fn sync_setup(&self, env: &Env, options: &NativeRunOptions) -> napi::Result<RunSetup> {
+        let host = self.sync_host(env, options)?;
+        let ctx = self.take_ctx()?;
+        Ok(RunSetup {
+            host,
+            ..self.setup(ctx, options.max_memory)
+        })
+    }
 }
 
 #[napi]
@@ -278,12 +289,7 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<RunOutcome> {
-        let host = self.sync_host(&env, &options)?;
-        let ctx = self.take_ctx()?;
-        let setup = RunSetup {
-            host,
-            ..self.setup(ctx, options.max_memory)
-        };
+        let setup = self.sync_setup(&env, &options)?;
         let ending = native::run_start(&engine::engine(module.kind), &module.module, setup)?;
         Ok(match ending {
             Ending::Returned | Ending::Interrupted => RunOutcome {
@@ -355,12 +361,7 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<NativeInstance> {
-        let host = self.sync_host(&env, &options)?;
-        let ctx = self.take_ctx()?;
-        let setup = RunSetup {
-            host,
-            ..self.setup(ctx, options.max_memory)
-        };
+        let setup = self.sync_setup(&env, &options)?;
         match native::instantiate(&engine::engine(module.kind), &module.module, setup)? {
             Ok(linked) => Ok(NativeInstance::new(linked, self.views.clone())),
             Err(_) => Err(errors::js_error(

@@ -65,6 +65,26 @@ fn busy() -> napi::Error {
     )
 }
 
+/// The exported memory `name`.
+fn exported_memory(linked: &Linked, name: &str) -> napi::Result<wasmer::Memory> {
+    linked
+        .instance
+        .exports
+        .get_memory(name)
+        .cloned()
+        .map_err(|_| no_export(name, "memory"))
+}
+
+/// The exported global `name`.
+fn exported_global(linked: &Linked, name: &str) -> napi::Result<wasmer::Global> {
+    linked
+        .instance
+        .exports
+        .get_global(name)
+        .cloned()
+        .map_err(|_| no_export(name, "global"))
+}
+
 impl NativeInstance {
     pub fn new(linked: Linked, views: Rc<MemoryViews>) -> Self {
         NativeInstance {
@@ -194,11 +214,7 @@ impl NativeInstance {
                 _ => Err(busy()),
             };
         };
-        let memory = linked
-            .instance
-            .exports
-            .get_memory(&name)
-            .map_err(|_| no_export(&name, "memory"))?;
+        let memory = exported_memory(&linked, &name)?;
         let view = memory.view(&linked.store);
         let (address, length) = (view.data_ptr() as usize, view.data_size() as usize);
         drop(linked);
@@ -240,12 +256,7 @@ impl NativeInstance {
     #[napi]
     pub fn memory_grow(&self, name: String, delta: u32) -> napi::Result<u32> {
         let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
-        let memory = linked
-            .instance
-            .exports
-            .get_memory(&name)
-            .map_err(|_| no_export(&name, "memory"))?
-            .clone();
+        let memory = exported_memory(&linked, &name)?;
         memory
             .grow(&mut linked.store, delta)
             .map(|pages| pages.0)
@@ -261,12 +272,7 @@ impl NativeInstance {
     #[napi(ts_return_type = "number | bigint")]
     pub fn global_get(&self, env: Env, name: String) -> napi::Result<RawJs> {
         let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
-        let global = linked
-            .instance
-            .exports
-            .get_global(&name)
-            .map_err(|_| no_export(&name, "global"))?
-            .clone();
+        let global = exported_global(&linked, &name)?;
         let value = global.get(&mut linked.store);
         // SAFETY: the current env.
         unsafe { to_js(env.raw(), &value) }
@@ -278,12 +284,7 @@ impl NativeInstance {
     #[napi(ts_args_type = "name: string, value: number | bigint")]
     pub fn global_set(&self, env: Env, name: String, value: RawJs) -> napi::Result<()> {
         let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
-        let global = linked
-            .instance
-            .exports
-            .get_global(&name)
-            .map_err(|_| no_export(&name, "global"))?
-            .clone();
+        let global = exported_global(&linked, &name)?;
         let ty: Type = global.ty(&linked.store).ty;
         // SAFETY: a live value of the current env.
         let value =
