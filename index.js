@@ -136,15 +136,15 @@ class WASI {
     throw wasiError('ERR_WASI_NO_MEMORY', "The guest's memory is reachable inside a host function, on an instance from initialize(), or in V8 mode once started")
   }
 
-  /** Host functions for a native run: the dispatcher, or null. */
-  #hostFor(module, extra) {
-    this.#host = hostDispatcher(module, mergeImports(this.#hostImports, extra))
-    return this.#host
-  }
-
-  #nativeOptions(module, extra, maxMemory = this.#maxMemory) {
-    const host = this.#hostFor(module, extra)
-    return { dispatch: host?.dispatch, provided: host?.provided, maxMemory }
+  /**
+   * What the addon needs for a native run of `module`: the host functions'
+   * dispatcher (kept for #hostError) with `extra` imports over the
+   * constructor's, and the memory cap.
+   */
+  #nativeOptions(module, extra, maxMemory) {
+    const host = hostDispatcher(module, mergeImports(this.#hostImports, extra))
+    this.#host = host
+    return { dispatch: host?.dispatch, provided: host?.provided, maxMemory: maxMemory ?? this.#maxMemory }
   }
 
   #hostError() {
@@ -256,9 +256,8 @@ class WASI {
     try {
       const module = bytes === null ? source : await compileBytesAsync(bytes, this.#compileOptions)
       if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
-      const host = this.#hostFor(module, runOptions.imports)
-      if (runOptions.maxMemory === undefined) runOptions.maxMemory = this.#maxMemory
-      return await startRun(this.#handle, module, runOptions, host, () => this.#hostError())
+      const native = this.#nativeOptions(module, runOptions.imports, runOptions.maxMemory)
+      return await startRun(this.#handle, module, runOptions, native, () => this.#hostError())
     } finally {
       // The run's thread has dropped the WASI state by the time startRun
       // settles; without a run (a compile error) drop it here.

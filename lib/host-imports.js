@@ -13,7 +13,8 @@ const { argTypeError } = require('./errors')
 const WASI_MODULES = new Set(['wasi_snapshot_preview1', 'wasi_unstable'])
 const HOST_THREW = Symbol('x-wasi host function threw')
 
-const CONVERT = {
+/** JS values to wasm values, by type, as V8 converts them at the boundary. */
+const TO_WASM = {
   i32: (value) => Number(value) | 0,
   i64: (value) => BigInt.asIntN(64, bigintOnly(value)),
   f32: (value) => Math.fround(Number(value)),
@@ -29,7 +30,7 @@ function bigintOnly(value) {
 function resultConverter(results, where) {
   if (results.length === 0) return () => undefined
   if (results.length === 1) {
-    const convert = CONVERT[results[0]]
+    const convert = TO_WASM[results[0]]
     return (value) => {
       if (typeof value === 'bigint' && results[0] !== 'i64') {
         throw new TypeError(`${where} returned a BigInt for a ${results[0]} result`)
@@ -37,7 +38,7 @@ function resultConverter(results, where) {
       return convert(value)
     }
   }
-  const converts = results.map((type) => CONVERT[type])
+  const converts = results.map((type) => TO_WASM[type])
   return (value) => {
     if (value === null || typeof value !== 'object' || typeof value[Symbol.iterator] !== 'function') {
       throw new TypeError(`${where} must return an iterable of ${results.length} values`)
@@ -133,4 +134,4 @@ function hostError(host) {
   return new Error('a host function failed')
 }
 
-module.exports = { checkImports, mergeImports, hostDispatcher, hostError, WASI_MODULES }
+module.exports = { checkImports, mergeImports, hostDispatcher, hostError, TO_WASM, WASI_MODULES }

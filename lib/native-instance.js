@@ -5,16 +5,7 @@
 // them: i32 ToInt32, i64 ToBigInt (wrapped to 64 bits), f32/f64 ToNumber.
 
 const { callNative, wasiError } = require('./errors')
-
-const CONVERT = {
-  i32: (value) => Number(value) | 0,
-  i64: (value) => {
-    if (typeof value !== 'bigint') throw new TypeError(`Cannot convert ${String(value)} to a BigInt`)
-    return BigInt.asIntN(64, value)
-  },
-  f32: (value) => Math.fround(Number(value)),
-  f64: (value) => Number(value),
-}
+const { TO_WASM } = require('./host-imports')
 
 function exitError(code) {
   const err = wasiError('ERR_WASI_EXIT', `the WASI module called proc_exit(${code})`)
@@ -23,7 +14,7 @@ function exitError(code) {
 }
 
 function wrapFunction(native, name, params, host, hostError) {
-  const converts = params.map((type) => CONVERT[type])
+  const converts = params.map((type) => TO_WASM[type])
   const fn = {
     [name](...args) {
       const values = converts.map((convert, i) => convert(args[i]))
@@ -75,7 +66,7 @@ class NativeGlobal {
 
   set value(value) {
     if (!this.#mutable) throw new TypeError(`global ${this.#name} is immutable`)
-    const converted = CONVERT[this.#type](value)
+    const converted = TO_WASM[this.#type](value)
     callNative(() => this.#native.globalSet(this.#name, converted))
   }
 
@@ -95,4 +86,4 @@ function wrapInstance(native, host, hostError) {
   return { exports: Object.freeze(exports) }
 }
 
-module.exports = { wrapInstance, exitError }
+module.exports = { wrapInstance }

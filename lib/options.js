@@ -179,4 +179,4 @@ function normalizeOptions(options) {
   return checked
 }
 
-module.exports = { normalizeOptions, normalizeCompileOptions, checkMaxMemory }
+module.exports = { normalizeOptions, normalizeCompileOptions, checkMaxMemory, checkFd }

@@ -5,7 +5,7 @@
 
 const { argTypeError, argValueError, fromNative, wasiError } = require('./errors')
 const { checkImports } = require('./host-imports')
-const { checkMaxMemory } = require('./options')
+const { checkMaxMemory, checkFd } = require('./options')
 
 const EVENT_STDOUT = 1
 const EVENT_STDERR = 2
@@ -14,18 +14,11 @@ const EVENT_DONE = 3
 /** How often a stop request is repeated until the run has ended (ms). */
 const STOP_RETRY_MS = 20
 
-function checkFdNumber(name, value) {
-  if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) {
-    throw argTypeError(name, 'a file descriptor (an integer >= 0)', value)
-  }
-  return value
-}
-
 function checkStdin(value) {
   if (value === undefined || value === 'inherit') return {}
   if (typeof value === 'string') return { stdinData: Buffer.from(value, 'utf8') }
   if (value instanceof Uint8Array) return { stdinData: Buffer.from(value.buffer, value.byteOffset, value.byteLength) }
-  if (typeof value === 'number') return { stdinFd: checkFdNumber('options.stdin', value) }
+  if (typeof value === 'number') return { stdinFd: checkFd('stdin', value) }
   throw argTypeError('options.stdin', "'inherit', a string, a Buffer, a Uint8Array or a file descriptor", value)
 }
 
@@ -34,7 +27,7 @@ function checkOutput(name, value) {
   if (value === undefined || value === 'inherit') return { toJs: false }
   if (value === 'pipe') return { toJs: true, pipe: true }
   if (typeof value === 'function') return { toJs: true, callback: value }
-  if (typeof value === 'number') return { toJs: false, fd: checkFdNumber(`options.${name}`, value) }
+  if (typeof value === 'number') return { toJs: false, fd: checkFd(name, value) }
   if (typeof value === 'string') throw argValueError(`options.${name}`, "'inherit', 'pipe', a file descriptor or a function", value)
   throw argTypeError(`options.${name}`, "'inherit', 'pipe', a file descriptor or a function", value)
 }
@@ -85,10 +78,10 @@ function abortError(signal) {
  * @param handle   the WASI object's addon handle
  * @param module   a CompiledModule
  * @param options  from normalizeRunOptions
- * @param host     from hostDispatcher() (or null)
+ * @param native   `{ dispatch, provided, maxMemory }` for the addon
  * @param hostError returns the error a throwing host function threw
  */
-function startRun(handle, module, options, host, hostError) {
+function startRun(handle, module, options, native, hostError) {
   return new Promise((resolve, reject) => {
     const collected = { [EVENT_STDOUT]: [], [EVENT_STDERR]: [] }
     const streams = { [EVENT_STDOUT]: options.stdout, [EVENT_STDERR]: options.stderr }
@@ -133,11 +126,7 @@ function startRun(handle, module, options, host, hostError) {
     }
 
     try {
-      handle.runNative(module, options.stdio, onEvent, {
-        dispatch: host?.dispatch,
-        provided: host?.provided,
-        maxMemory: options.maxMemory,
-      })
+      handle.runNative(module, options.stdio, onEvent, native)
     } catch (err) {
       return reject(fromNative(err))
     }

@@ -159,11 +159,9 @@ impl JsBridge for SyncBridge {
     ) -> Result<Vec<Value>, HostThrew> {
         // SAFETY: on the main thread with a live env (see the Send impl).
         unsafe {
-            let mut dispatch = ptr::null_mut();
-            sys::napi_get_reference_value(self.env, self.dispatch, &mut dispatch);
             call_dispatcher(
                 self.env,
-                dispatch,
+                self.dispatch,
                 &self.views,
                 index,
                 args,
@@ -175,14 +173,15 @@ impl JsBridge for SyncBridge {
 }
 
 /// Calls `dispatch(index, ...args)` and reads its results, in a handle
-/// scope of its own (a guest may make millions of calls in one run).
+/// scope of its own (a guest may make millions of calls in one run, and a
+/// synchronous `start()` would otherwise keep every handle until it returns).
 ///
 /// # Safety
-/// `env` is the current environment and `dispatch` a function of it;
-/// `window` as `MemoryViews::during_host_call` requires.
+/// `env` is the current environment and `dispatch` a reference to a
+/// function of it; `window` as `MemoryViews::during_host_call` requires.
 pub unsafe fn call_dispatcher(
     env: napi_env,
-    dispatch: napi_value,
+    dispatch: napi_ref,
     views: &MemoryViews,
     index: u32,
     args: &[Value],
@@ -195,6 +194,8 @@ pub unsafe fn call_dispatcher(
         let mut scope = ptr::null_mut();
         sys::napi_open_handle_scope(env, &mut scope);
         let call = || {
+            let mut function = ptr::null_mut();
+            sys::napi_get_reference_value(env, dispatch, &mut function);
             let mut argv = Vec::with_capacity(args.len() + 1);
             let mut js_index = ptr::null_mut();
             sys::napi_create_uint32(env, index, &mut js_index);
@@ -209,7 +210,7 @@ pub unsafe fn call_dispatcher(
                 sys::napi_call_function(
                     env,
                     receiver,
-                    dispatch,
+                    function,
                     argv.len(),
                     argv.as_ptr(),
                     &mut returned,

@@ -292,9 +292,7 @@ unsafe fn deliver(env: napi_env, on_event: napi_value, state: &MainThreadState, 
                 reply,
             } => {
                 let answer = match state.dispatch {
-                    Some(reference) => {
-                        let mut dispatch = ptr::null_mut();
-                        sys::napi_get_reference_value(env, reference, &mut dispatch);
+                    Some(dispatch) => {
                         call_dispatcher(env, dispatch, &state.views, index, &args, &results, window)
                     }
                     None => Err(HostThrew),

@@ -81,16 +81,17 @@ fn poll_ready(poll: &mut Poll<'_>, wait: Duration) -> Result<bool, Error> {
             }
         }
     }
+    if pollfds.is_empty() {
+        // Only clocks: wait for the next slice or the deadline.
+        std::thread::sleep(wait);
+        return Ok(false);
+    }
     let timeout_ms = if always_ready {
         0
     } else {
         // Round up: a deadline 0.4 ms away must not spin with a 0 timeout.
         wait.as_micros().div_ceil(1000) as i32
     };
-    if pollfds.is_empty() {
-        std::thread::sleep(wait);
-        return Ok(false);
-    }
     // SAFETY: `pollfds` is a valid array of its length; fd -1 is ignored.
     let rc = unsafe {
         libc::poll(
@@ -116,17 +117,9 @@ fn poll_ready(poll: &mut Poll<'_>, wait: Duration) -> Result<bool, Error> {
             Subscription::Write(s) => (s, false),
             Subscription::MonotonicClock(_) => continue,
         };
-        if pollfd.fd == -1 {
-            let size = if is_read {
-                rw.file.num_ready_bytes()?.max(1)
-            } else {
-                0
-            };
-            rw.complete(size, RwEventFlags::empty());
-            continue;
-        }
+        // A file without a descriptor (fd -1) is ready, with no flags.
         let revents = pollfd.revents;
-        if revents == 0 {
+        if revents == 0 && pollfd.fd != -1 {
             continue;
         }
         let size = if is_read {
