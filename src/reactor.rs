@@ -93,29 +93,6 @@ impl NativeInstance {
             buffers: RefCell::default(),
         }
     }
-
-    /// Calls the export `name` with `args`: its results, or how it stopped.
-    pub fn call_export(
-        &self,
-        name: &str,
-        args: &[Value],
-    ) -> napi::Result<Result<Box<[Value]>, Ending>> {
-        let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
-        let function = linked
-            .instance
-            .exports
-            .get_function(name)
-            .map_err(|_| no_export(name, "function"))?
-            .clone();
-        let called = function.call(&mut linked.store, args);
-        match called {
-            Ok(results) => Ok(Ok(results)),
-            Err(trap) => match ending(Err(trap), &linked.interrupt)? {
-                Ending::Returned => Ok(Ok(Box::new([]))),
-                stopped => Ok(Err(stopped)),
-            },
-        }
-    }
 }
 
 #[napi]
@@ -169,15 +146,14 @@ impl NativeInstance {
     )]
     pub fn call(&self, env: Env, name: String, args: Vec<RawJs>) -> napi::Result<RawJs> {
         let raw = env.raw();
-        let params = {
-            let linked = self.linked.try_borrow().map_err(|_| busy())?;
-            let function = linked
-                .instance
-                .exports
-                .get_function(&name)
-                .map_err(|_| no_export(&name, "function"))?;
-            function.ty(&linked.store).params().to_vec()
-        };
+        let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
+        let function = linked
+            .instance
+            .exports
+            .get_function(&name)
+            .map_err(|_| no_export(&name, "function"))?
+            .clone();
+        let params = function.ty(&linked.store).params().to_vec();
         if args.len() != params.len() {
             return Err(js_error(
                 ErrorKind::Type,
@@ -195,7 +171,11 @@ impl NativeInstance {
                 .map_err(|e| js_error(ErrorKind::Type, format!("{name}: {e}")))?;
             values.push(value);
         }
-        let outcome = self.call_export(&name, &values)?;
+        let outcome = match function.call(&mut linked.store, &values) {
+            Ok(results) => Ok(results),
+            Err(trap) => Err(ending(Err(trap), &linked.interrupt)?),
+        };
+        drop(linked);
         // SAFETY: building result objects in the current env.
         unsafe { ending_object(raw, outcome) }
     }
