@@ -381,12 +381,15 @@ impl WasiHandle {
             .map_err(napi::Error::from_reason)
     }
 
-    /// Drops the WASI state (closing the guest's descriptors: its duplicates
-    /// of stdio, its preopens, what it left open) once a command has run in
-    /// V8, instead of when the garbage collector gets to this object.
+    /// Closes the guest's descriptors (its duplicates of stdio, its
+    /// preopens, what it left open) once a command has run in V8, instead of
+    /// when the garbage collector gets to this object. The rest of the WASI
+    /// state stays: node:wasi's imports keep answering after start().
     #[napi]
     pub fn release(&self) {
-        self.ctx.borrow_mut().take();
+        if let Some(ctx) = self.ctx.borrow_mut().as_mut() {
+            wasi::close_descriptors(ctx);
+        }
     }
 
     /// The syscalls of `abi` (`preview1` or `unstable`) as JS functions that

@@ -71,6 +71,22 @@ pub fn sock_shutdown(
     shutdown()
 }
 
+const ERRNO_NOTSUP: i32 = 58;
+
+/// `sock_accept` on an open descriptor: ENOTSUP, as node:wasi answers (no
+/// descriptor here is a listening socket: none can be preopened), where
+/// wasi-common says EBADF. A closed descriptor stays EBADF.
+/// `fdstat_errno` comes from fd_fdstat_get of that descriptor.
+pub fn sock_accept(
+    fdstat_errno: i32,
+    accept: &mut dyn FnMut() -> Result<i32, Stop>,
+) -> Result<i32, Stop> {
+    if fdstat_errno == 0 {
+        return Ok(ERRNO_NOTSUP);
+    }
+    accept()
+}
+
 /// errno `io`: what wasmtime answers for a host error WASI has no name for.
 const ERRNO_IO: i32 = 29;
 
@@ -246,6 +262,13 @@ mod tests {
             ERRNO_IO,
             "unknown: EIO, as wasmtime"
         );
+    }
+
+    #[test]
+    fn accept_on_an_open_descriptor_is_enotsup() {
+        let mut accept = || Ok(8);
+        assert_eq!(sock_accept(0, &mut accept), Ok(ERRNO_NOTSUP));
+        assert_eq!(sock_accept(8, &mut accept), Ok(8), "a bad fd stays EBADF");
     }
 
     #[test]

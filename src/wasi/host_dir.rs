@@ -6,7 +6,8 @@
 //! is read-only, and wasi-common's own `Dir` cannot tell (it downcasts the
 //! destination to itself and answers EBADF for anything else). Reads and
 //! writable changes go straight to wasi-common's `Dir` on cap-std, which
-//! keeps every path beneath the directory's handle.
+//! keeps every path beneath the directory's handle. A path cap-std refuses
+//! for leading out answers ENOTCAPABLE, as in node:wasi (`super::escape`).
 
 use std::any::Any;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use wasi_common::file::{FdFlags, Filestat, OFlags};
 use wasi_common::sync::dir::{Dir, OpenResult as SyncOpenResult};
 use wasi_common::{Error, ErrorExt, SystemTimeSpec};
 
+use super::escape::escape_is_notcapable;
 use super::readonly::{open_changes_host, read_only_error, ReadOnlyFile};
 
 pub struct HostDir {
@@ -73,7 +75,8 @@ impl WasiDir for HostDir {
         }
         let opened = self
             .dir
-            .open_file_(symlink_follow, path, oflags, read, write, fdflags)?;
+            .open_file_(symlink_follow, path, oflags, read, write, fdflags);
+        let opened = escape_is_notcapable(opened, &self.dir, path, symlink_follow).await?;
         Ok(match opened {
             SyncOpenResult::Dir(dir) => OpenResult::Dir(Box::new(HostDir {
                 dir,
@@ -88,7 +91,7 @@ impl WasiDir for HostDir {
 
     async fn create_dir(&self, path: &str) -> Result<(), Error> {
         self.check_writable()?;
-        self.dir.create_dir(path).await
+        escape_is_notcapable(self.dir.create_dir(path).await, &self.dir, path, false).await
     }
 
     async fn readdir(
@@ -100,21 +103,22 @@ impl WasiDir for HostDir {
 
     async fn symlink(&self, old_path: &str, new_path: &str) -> Result<(), Error> {
         self.check_writable()?;
-        self.dir.symlink(old_path, new_path).await
+        let result = self.dir.symlink(old_path, new_path).await;
+        escape_is_notcapable(result, &self.dir, new_path, false).await
     }
 
     async fn remove_dir(&self, path: &str) -> Result<(), Error> {
         self.check_writable()?;
-        self.dir.remove_dir(path).await
+        escape_is_notcapable(self.dir.remove_dir(path).await, &self.dir, path, false).await
     }
 
     async fn unlink_file(&self, path: &str) -> Result<(), Error> {
         self.check_writable()?;
-        self.dir.unlink_file(path).await
+        escape_is_notcapable(self.dir.unlink_file(path).await, &self.dir, path, false).await
     }
 
     async fn read_link(&self, path: &str) -> Result<PathBuf, Error> {
-        self.dir.read_link(path).await
+        escape_is_notcapable(self.dir.read_link(path).await, &self.dir, path, false).await
     }
 
     async fn get_filestat(&self) -> Result<Filestat, Error> {
@@ -126,7 +130,8 @@ impl WasiDir for HostDir {
         path: &str,
         follow_symlinks: bool,
     ) -> Result<Filestat, Error> {
-        self.dir.get_path_filestat(path, follow_symlinks).await
+        let result = self.dir.get_path_filestat(path, follow_symlinks).await;
+        escape_is_notcapable(result, &self.dir, path, follow_symlinks).await
     }
 
     async fn rename(
@@ -136,7 +141,9 @@ impl WasiDir for HostDir {
         dest_path: &str,
     ) -> Result<(), Error> {
         let dest_dir = self.writable_peer(dest_dir)?;
-        self.dir.rename_(path, &dest_dir.dir, dest_path)
+        let result = self.dir.rename_(path, &dest_dir.dir, dest_path);
+        let result = escape_is_notcapable(result, &self.dir, path, false).await;
+        escape_is_notcapable(result, &dest_dir.dir, dest_path, false).await
     }
 
     async fn hard_link(
@@ -146,7 +153,9 @@ impl WasiDir for HostDir {
         target_path: &str,
     ) -> Result<(), Error> {
         let target_dir = self.writable_peer(target_dir)?;
-        self.dir.hard_link_(path, &target_dir.dir, target_path)
+        let result = self.dir.hard_link_(path, &target_dir.dir, target_path);
+        let result = escape_is_notcapable(result, &self.dir, path, false).await;
+        escape_is_notcapable(result, &target_dir.dir, target_path, false).await
     }
 
     async fn set_times(
@@ -157,9 +166,11 @@ impl WasiDir for HostDir {
         follow_symlinks: bool,
     ) -> Result<(), Error> {
         self.check_writable()?;
-        self.dir
+        let result = self
+            .dir
             .set_times(path, atime, mtime, follow_symlinks)
-            .await
+            .await;
+        escape_is_notcapable(result, &self.dir, path, follow_symlinks).await
     }
 }
 

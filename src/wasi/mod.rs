@@ -6,6 +6,8 @@
 //! or symlink escapes by construction). See docs/DESIGN.md for why.
 //! `syscalls` is the ABI glue: guest arguments in, errno out.
 
+mod clocks;
+mod escape;
 mod fixes;
 mod host_dir;
 mod readonly;
@@ -20,6 +22,7 @@ use wasi_common::pipe::ReadPipe;
 use wasi_common::sync::{clocks_ctx, random_ctx};
 use wasi_common::table::Table;
 use wasi_common::WasiCtx;
+use wiggle::GuestMemory;
 
 use host_dir::HostDir;
 
@@ -76,6 +79,31 @@ pub fn build_ctx(options: &WasiOptions, interrupt: &Arc<Interrupt>) -> napi::Res
         .map_err(|e| wasi_error(format!("cannot preopen '{}': {e}", preopen.guest)))?;
     }
     Ok(ctx)
+}
+
+/// Closes every descriptor of `ctx` (stdio, preopens, what the guest
+/// opened), as a process's close when it ends, and keeps the rest: after a
+/// V8 `start()` returns, args, env, clocks and random still answer (as
+/// node:wasi's imports do), a descriptor EBADF.
+pub fn close_descriptors(ctx: &mut WasiCtx) {
+    // Keys come from `push` (counting up) or `insert_at` (stdio), and
+    // fd_renumber only moves onto a key in use: all lie below the key
+    // `push` hands out next.
+    let end = {
+        let table = ctx.table();
+        let Ok(end) = table.push(Arc::new(())) else {
+            return;
+        };
+        table.delete::<()>(end);
+        end
+    };
+    for fd in 0..end {
+        if ctx.table().contains_key(fd) {
+            // Every entry is a file or a directory, which fd_close closes.
+            let _ =
+                syscalls::preview1::fd_close(ctx, &mut GuestMemory::Unshared(&mut []), fd as i32);
+        }
+    }
 }
 
 /// Replaces the stdio a `run()` asks for; streams it leaves out keep the

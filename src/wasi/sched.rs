@@ -5,7 +5,10 @@
 //! `interrupt::SLICE` so a `timeout` or `AbortSignal` stops a guest blocked in
 //! `poll_oneoff` (Go's `time.Sleep`) too. Files with no host descriptor
 //! (stdin from a string, stdout into a pipe to JS) are always ready, where
-//! the sync scheduler answers EINVAL.
+//! the sync scheduler answers EINVAL. A read end whose peer has closed
+//! (a pipe, or the socketpair Node gives a child for stdin) is ready with
+//! HANGUP, as in node:wasi: poll(2) says POLLHUP for a pipe but only
+//! POLLRDHUP for a socket, so both are asked for and both mean hangup.
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -16,6 +19,13 @@ use wasi_common::sched::{Poll, WasiSched};
 use wasi_common::{Error, ErrorExt};
 
 use crate::interrupt::{Interrupt, SLICE};
+
+/// The peer of a socket shut its writing end (Linux only; elsewhere POLLHUP
+/// alone tells).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const POLLRDHUP: libc::c_short = libc::POLLRDHUP;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const POLLRDHUP: libc::c_short = 0;
 
 pub struct InterruptibleSched {
     pub interrupt: Arc<Interrupt>,
@@ -60,7 +70,7 @@ fn poll_ready(poll: &mut Poll<'_>, wait: Duration) -> Result<bool, Error> {
     let mut always_ready = false;
     for subscription in poll.rw_subscriptions() {
         let (file, events) = match subscription {
-            Subscription::Read(s) => (s.file, libc::POLLIN),
+            Subscription::Read(s) => (s.file, libc::POLLIN | POLLRDHUP),
             Subscription::Write(s) => (s.file, libc::POLLOUT),
             Subscription::MonotonicClock(_) => continue,
         };
@@ -131,7 +141,7 @@ fn poll_ready(poll: &mut Poll<'_>, wait: Duration) -> Result<bool, Error> {
             rw.error(Error::badf());
         } else if revents & libc::POLLERR != 0 {
             rw.error(Error::io());
-        } else if revents & libc::POLLHUP != 0 {
+        } else if revents & (libc::POLLHUP | POLLRDHUP) != 0 {
             rw.complete(size, RwEventFlags::HANGUP);
         } else {
             rw.complete(size, RwEventFlags::empty());

@@ -16,7 +16,7 @@ use std::task::{Context, Poll, Waker};
 use wasi_common::WasiCtx;
 use wiggle::GuestMemory;
 
-use super::fixes;
+use super::{clocks, fixes};
 
 /// Why a syscall stops the guest instead of returning an errno to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +167,21 @@ macro_rules! syscall_body {
             &mut |ctx, memory, fd, flags| run!($imp::fd_fdstat_set_flags(ctx, memory, fd, flags)),
         )
     };
+    (clock_time_get, $imp:ident, $ctx:ident, $memory:ident, [$id:ident, $precision:ident, $time:ident]) => {
+        clocks::clock_query($memory, $id, false, $time, &mut |memory, at| {
+            run!($imp::clock_time_get($ctx, memory, $id, $precision, at))
+        })
+    };
+    (clock_res_get, $imp:ident, $ctx:ident, $memory:ident, [$id:ident, $resolution:ident]) => {
+        clocks::clock_query($memory, $id, true, $resolution, &mut |memory, at| {
+            run!($imp::clock_res_get($ctx, memory, $id, at))
+        })
+    };
+    (sock_accept, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $flags:ident, $result_fd:ident]) => {{
+        let mut fdstat = [0u8; fixes::FDSTAT_SIZE];
+        let fdstat_errno = run!($imp::fd_fdstat_get($ctx, &mut GuestMemory::Unshared(&mut fdstat), $fd, 0))?;
+        fixes::sock_accept(fdstat_errno, &mut || run!($imp::sock_accept($ctx, $memory, $fd, $flags, $result_fd)))
+    }};
     (sock_shutdown, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $how:ident]) => {{
         let mut fdstat = [0u8; fixes::FDSTAT_SIZE];
         let fdstat_errno = run!($imp::fd_fdstat_get($ctx, &mut GuestMemory::Unshared(&mut fdstat), $fd, 0))?;
