@@ -21,7 +21,13 @@ function wasmBytes(source) {
   return null
 }
 
-function checkInstance(instance) {
+/**
+ * node:wasi's checks of an instance given to start()/initialize(). `memory`
+ * false skips the memory export's (for an instance made here from a
+ * WebAssembly.Module, which node:wasi never sees: a module without memory
+ * runs, and its syscalls see an empty memory).
+ */
+function checkInstance(instance, { memory = true } = {}) {
   if (instance === null || typeof instance !== 'object') {
     throw argTypeError('instance', 'of type object', instance)
   }
@@ -29,11 +35,15 @@ function checkInstance(instance) {
   if (exports === null || typeof exports !== 'object') {
     throw argTypeError('instance.exports', 'of type object', exports)
   }
-  if (!(exports.memory instanceof WebAssembly.Memory)) {
+  if ((memory || exports.memory !== undefined) && !(exports.memory instanceof WebAssembly.Memory)) {
     throw argTypeError('instance.exports.memory', 'an instance of WebAssembly.Memory', exports.memory)
   }
   return exports
 }
+
+// What a module without a memory export sees: every pointer is out of range
+// (EFAULT), and syscalls that take none (proc_exit, sched_yield) work.
+const NO_MEMORY = Object.freeze({ buffer: new ArrayBuffer(0) })
 
 /**
  * Compiles a module for the native path, once: the same bytes compile again
@@ -84,7 +94,7 @@ class WASI {
   #handle
   #compileOptions
   #returnOnExit
-  #versions
+  #wasiImportAbi
   #memory
   #started = false
   #imports
@@ -98,12 +108,14 @@ class WASI {
 
   /** @param {import('./index').WASIOptions} [options] */
   constructor(options) {
-    const { returnOnExit, compile, imports, maxMemory, native, temporaryDirs } = normalizeOptions(options)
+    const { returnOnExit, compile, imports, maxMemory, native, temporaryDirs, version } = normalizeOptions(options)
     this.#returnOnExit = returnOnExit
     this.#compileOptions = compile
     this.#hostImports = imports
     this.#maxMemory = maxMemory
-    this.#versions = native.version ? [native.version] : ['preview1', 'unstable']
+    // getImportObject() always serves both WASI names (a module built
+    // against either links, as with no version); `version` picks wasiImport.
+    this.#wasiImportAbi = version
     this.#temporaryDirs = temporaryDirs
     try {
       this.#handle = callNative(() => new WasiHandle(native))
@@ -151,24 +163,24 @@ class WASI {
     return hostError(this.#host)
   }
 
-  /** Imports of each WASI name this object provides, made once. */
+  /** Imports of both WASI names, made once. */
   #importsByAbi() {
     if (!this.#imports) {
       const buffer = () => this.#memory?.buffer
       this.#imports = {}
-      for (const abi of this.#versions) this.#imports[abi] = createImports(this.#handle, abi, buffer)
+      for (const abi of Object.keys(NAMESPACES)) this.#imports[abi] = createImports(this.#handle, abi, buffer)
     }
     return this.#imports
   }
 
-  /** The syscalls, as node:wasi's `wasiImport` (of the first WASI name). */
+  /** The syscalls, as node:wasi's `wasiImport`: those of `version` ('preview1' unless 'unstable'). */
   get wasiImport() {
-    return this.#importsByAbi()[this.#versions[0]]
+    return this.#importsByAbi()[this.#wasiImportAbi]
   }
 
   /**
-   * `{ wasi_snapshot_preview1, wasi_unstable }`, plus the `imports` option's
-   * host functions: pass to WebAssembly.instantiate().
+   * `{ wasi_snapshot_preview1, wasi_unstable }` whatever `version`, plus the
+   * `imports` option's host functions: pass to WebAssembly.instantiate().
    */
   getImportObject() {
     const object = { ...this.#hostImports }
@@ -198,12 +210,13 @@ class WASI {
     if (source instanceof CompiledModule) return this.#startNative(source, imports)
     const bytes = wasmBytes(source)
     if (bytes !== null) return this.#startNative(bytes, imports)
-    if (source instanceof WebAssembly.Module) {
+    const fromModule = source instanceof WebAssembly.Module
+    if (fromModule) {
       source = new WebAssembly.Instance(source, mergeImports(this.getImportObject(), imports))
     } else if (imports !== undefined) {
       throw argTypeError('imports', 'undefined when starting an instance (it is linked already)', imports)
     }
-    const exports = checkInstance(source)
+    const exports = checkInstance(source, { memory: !fromModule })
     if (typeof exports._start !== 'function') {
       throw argTypeError('instance.exports._start', 'of type function', exports._start)
     }
@@ -211,14 +224,16 @@ class WASI {
       throw argTypeError('instance.exports._initialize', 'undefined', exports._initialize)
     }
     this.#markStarted()
-    this.#memory = exports.memory
+    this.#memory = exports.memory ?? NO_MEMORY
     try {
       exports._start()
     } catch (err) {
       if (err instanceof WasiExit) return this.#finish(err.code, true)
       throw fromNative(err)
     } finally {
-      // A command is done: close its descriptors now, not at GC.
+      // A command is done: close its descriptors now, not at GC. The
+      // imports keep answering (args, env, clocks, random; EBADF on a
+      // descriptor), as node:wasi's do after start().
       this.#handle.release()
       this.#removeTemporaryDirs()
     }

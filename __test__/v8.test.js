@@ -143,11 +143,12 @@ describe('start(module): a WebAssembly.Module is instantiated in V8 with our imp
 // ---------------------------------------------------------------- WASI names
 
 describe('WASI names: version and getImportObject()', () => {
-  test("version: 'unstable': only wasi_unstable, through getImportObject() and through wasiImport", async () => {
+  test("version: 'unstable': wasiImport is the wasi_unstable set; getImportObject() still has both names", async () => {
     for (const via of ['getImportObject()', 'wasiImport']) {
       const run = await withStdio(async (fds) => {
         const wasi = new WASI({ version: 'unstable', ...fds })
-        assert.deepEqual(Object.keys(wasi.getImportObject()), ['wasi_unstable'])
+        assert.deepEqual(Object.keys(wasi.getImportObject()).sort(), ['wasi_snapshot_preview1', 'wasi_unstable'])
+        assert.equal(wasi.getImportObject().wasi_unstable, wasi.wasiImport)
         const imports = via === 'wasiImport' ? { wasi_unstable: wasi.wasiImport } : wasi.getImportObject()
         return wasi.start(await instantiate('wat:hello_unstable', imports))
       })
@@ -155,26 +156,35 @@ describe('WASI names: version and getImportObject()', () => {
     }
   })
 
-  test("version: 'unstable' cannot link a preview1 module (go hello)", async () => {
-    const wasi = new WASI({ version: 'unstable' })
-    await assert.rejects(instantiate('go:hello', wasi.getImportObject()), (err) => {
-      assert.ok(err instanceof TypeError, `got ${err.constructor.name}: ${err.message}`)
-      assert.match(err.message, /module="wasi_snapshot_preview1"/)
-      return true
+  test("version: 'unstable': a preview1 module (go hello) links through getImportObject()", async () => {
+    const run = await withStdio(async (fds) => {
+      const wasi = new WASI({ version: 'unstable', args: ['hello'], ...fds })
+      return wasi.start(await instantiate('go:hello', wasi.getImportObject()))
     })
+    assert.deepEqual(run, { value: 0, stdout: 'Hello, Wasm\n', stderr: '' })
   })
 
-  test("version: 'preview1': only wasi_snapshot_preview1; the unstable and mixed modules do not link", async () => {
+  // node:wasi requires `version`, so every migrated script has one: the
+  // wasi_unstable modules this package exists for must still link.
+  test("version: 'preview1': wasiImport is the preview1 set; the TinyGo-style unstable and the mixed module run through getImportObject()", async () => {
     const wasi = new WASI({ version: 'preview1' })
-    assert.deepEqual(Object.keys(wasi.getImportObject()), ['wasi_snapshot_preview1'])
+    assert.deepEqual(Object.keys(wasi.getImportObject()).sort(), ['wasi_snapshot_preview1', 'wasi_unstable'])
     assert.equal(wasi.getImportObject().wasi_snapshot_preview1, wasi.wasiImport)
-    for (const name of ['wat:hello_unstable', 'wat:mixed_namespaces']) {
-      await assert.rejects(instantiate(name, wasi.getImportObject()), (err) => {
-        assert.ok(err instanceof TypeError, `${name}: got ${err.constructor.name}: ${err.message}`)
-        assert.match(err.message, /module="wasi_unstable"/)
-        return true
-      })
-    }
+    const hello = await withStdio(async (fds) => {
+      const wasi = new WASI({ version: 'preview1', ...fds })
+      return wasi.start(await instantiate('wat:hello_unstable', wasi.getImportObject()))
+    })
+    assert.deepEqual(hello, { value: 0, stdout: 'Hello from wasi_unstable!\n', stderr: '' })
+    const mixed = await withStdio(async (fds) => {
+      const wasi = new WASI({ version: 'preview1', args: ['mixed', 'one', 'two', 'three'], ...fds })
+      return wasi.start(await instantiate('wat:mixed_namespaces', wasi.getImportObject()))
+    })
+    assert.deepEqual(mixed, { value: 7, stdout: 'argc=4\n', stderr: '' })
+  })
+
+  test("version: 'preview1': natively too, a wasi_unstable module runs", async () => {
+    const run = await withStdio((fds) => new WASI({ version: 'preview1', ...fds }).start(fixtureBytes('wat:hello_unstable')))
+    assert.deepEqual(run, { value: 0, stdout: 'Hello from wasi_unstable!\n', stderr: '' })
   })
 
   test('no version: both names; wasiImport is the preview1 set', () => {
@@ -521,9 +531,11 @@ describe("wasiImport has node:wasi's functions", () => {
     for (const name of Object.keys(ours)) assert.equal(typeof ours[name], 'function', name)
   })
 
-  test('getImportObject() has the same namespace as node:wasi for each version', () => {
+  test("getImportObject() has node:wasi's namespace for each version, and the other WASI name too", () => {
     for (const version of ['preview1', 'unstable']) {
-      assert.deepEqual(Object.keys(new WASI({ version }).getImportObject()), Object.keys(nodeWasi(version).getImportObject()), version)
+      const ours = Object.keys(new WASI({ version }).getImportObject()).sort()
+      for (const name of Object.keys(nodeWasi(version).getImportObject())) assert.ok(ours.includes(name), `${version}: ${name}`)
+      assert.deepEqual(ours, ['wasi_snapshot_preview1', 'wasi_unstable'], version)
     }
   })
 })

@@ -120,7 +120,9 @@ async function startModule(run, WASI, wasiOptions, bytes) {
     const module = await WebAssembly.compile(bytes)
     const importObject = wasi.getImportObject()
     checkImports(module, importObject)
-    return wasi.start(await WebAssembly.instantiate(module, importObject))
+    // start(module), not start(instance): a module without a memory export
+    // runs too (node:wasi's memory check is for instances).
+    return wasi.start(module)
   }
   return wasi.start(bytes)
 }

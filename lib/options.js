@@ -151,7 +151,7 @@ function checkMaxMemory(value) {
 
 /**
  * Checks `new WASI(options)`'s options; returns `{ returnOnExit, compile,
- * imports, maxMemory, native, temporaryDirs }`. `temporaryDirs` hold the
+ * imports, maxMemory, native, temporaryDirs, version }`. `temporaryDirs` hold the
  * in-memory preopens: the caller removes them (lib/memory-tree.js
  * removeTreeDir) when done.
  */
@@ -169,8 +169,12 @@ function normalizeOptions(options) {
       stdin: checkFd('stdin', options.stdin, 0),
       stdout: checkFd('stdout', options.stdout, 1),
       stderr: checkFd('stderr', options.stderr, 2),
-      version: checkChoice('version', options.version, VERSIONS, undefined),
     },
+    // node:wasi's `version` (which it requires) only picks `wasiImport`:
+    // every run serves both WASI names, so a wasi_unstable module links
+    // under version: 'preview1' too (src/native.rs links both when the
+    // addon is given no version).
+    version: checkChoice('version', options.version, VERSIONS, 'preview1'),
   }
   // Last: an in-memory tree is written to disk only once all else is valid.
   const { preopens, temporaryDirs } = checkPreopens(options.preopens)
