@@ -7,6 +7,9 @@
 //                              `_reactor` builds with -buildmode=c-shared
 //                              (exports _initialize, not _start)
 //   fixture('wat:trap_oob') -> absolute path of trap_oob.wasm (WAT)
+//   fixture('c:poll')       -> absolute path of poll.wasm (C, wasm32-wasi,
+//                              built with `zig cc` from PyPI's ziglang,
+//                              installed under .cache/ on first use)
 //
 // A cache entry's name carries a hash of everything that decides its bytes
 // (sources, toolchain version, flags), so edits rebuild and repeated runs
@@ -23,6 +26,7 @@ const { execFileSync } = require('node:child_process')
 const FIXTURES_DIR = path.join(__dirname, 'fixtures')
 const GO_DIR = path.join(FIXTURES_DIR, 'go')
 const WAT_DIR = path.join(FIXTURES_DIR, 'wat')
+const C_DIR = path.join(FIXTURES_DIR, 'c')
 const BUILD_DIR = path.join(FIXTURES_DIR, 'build')
 
 const GO_ENV = { GOOS: 'wasip1', GOARCH: 'wasm', CGO_ENABLED: '0', GOTOOLCHAIN: 'local' }
@@ -202,17 +206,100 @@ function watFixtures(names) {
   return names.map(watCachePath)
 }
 
+// ---------------------------------------------------------------- C
+
+// wasm32-wasi C needs clang with wasi-libc; PyPI's ziglang wheel is one
+// (zig cc bundles both), installable anywhere pip reaches PyPI. It goes
+// under the repository's .cache/ (gitignored), as does zig's own cache.
+const REPO_ROOT = path.resolve(__dirname, '..')
+const ZIG_DIR = path.join(REPO_ROOT, '.cache', 'ziglang')
+const ZIG_PACKAGE = 'ziglang==0.17.1'
+const C_FLAGS = ['-target', 'wasm32-wasi', '-O2', '-s', '-Wall', '-Werror']
+
+function cPrograms() {
+  return fs
+    .readdirSync(C_DIR)
+    .filter((file) => file.endsWith('.c'))
+    .map((file) => path.basename(file, '.c'))
+    .sort()
+}
+
+function python() {
+  return process.env.PYTHON || 'python3'
+}
+
+function zigEnv() {
+  const cache = path.join(REPO_ROOT, '.cache', 'zig')
+  return { ...process.env, PYTHONPATH: ZIG_DIR, ZIG_GLOBAL_CACHE_DIR: cache, ZIG_LOCAL_CACHE_DIR: cache }
+}
+
+function zig(args, options = {}) {
+  return execFileSync(python(), ['-m', 'ziglang', ...args], { env: zigEnv(), encoding: 'utf8', ...options })
+}
+
+// Installs ziglang from PyPI into .cache/ziglang once: into a temporary
+// directory first, then renamed, so parallel test files never see half of it.
+function ensureZig() {
+  if (fs.existsSync(path.join(ZIG_DIR, 'ziglang'))) return
+  fs.mkdirSync(path.dirname(ZIG_DIR), { recursive: true })
+  const tmp = `${ZIG_DIR}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`
+  try {
+    execFileSync(python(), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-warn-script-location', '--target', tmp, ZIG_PACKAGE], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    })
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true })
+    throw new Error(
+      `building the C fixtures (__test__/fixtures/c) needs zig cc: \`${python()} -m pip install --target ${ZIG_DIR} ${ZIG_PACKAGE}\` failed ` +
+        `(${err.message.split('\n')[0]}). Install Python 3 with pip and reach PyPI, or put that package in ${ZIG_DIR} by hand.`,
+    )
+  }
+  publish(tmp, ZIG_DIR)
+}
+
+let zigVersionText = null
+function zigVersion() {
+  if (zigVersionText === null) {
+    ensureZig()
+    zigVersionText = zig(['version']).trim()
+  }
+  return zigVersionText
+}
+
+function cCachePath(name) {
+  const source = fs.readFileSync(path.join(C_DIR, `${name}.c`))
+  // The shared headers beside the programs are part of every program.
+  const headers = fs.readdirSync(C_DIR).filter((file) => file.endsWith('.h')).sort()
+  const headerParts = headers.flatMap((file) => [file, fs.readFileSync(path.join(C_DIR, file))])
+  return path.join(BUILD_DIR, `c-${name}-${hashOf([zigVersion(), C_FLAGS.join(' '), source, ...headerParts])}.wasm`)
+}
+
+function cFixture(name) {
+  if (!cPrograms().includes(name)) throw new Error(`unknown C fixture: ${name}`)
+  const output = cCachePath(name)
+  if (!fs.existsSync(output)) {
+    fs.mkdirSync(BUILD_DIR, { recursive: true })
+    const tmp = tmpPathFor(path.basename(output))
+    zig(['cc', ...C_FLAGS, '-o', tmp, path.join(C_DIR, `${name}.c`)], { stdio: ['ignore', 'inherit', 'inherit'] })
+    publish(tmp, output)
+    pruneStale(`c-${name}-`, path.basename(output))
+  }
+  return output
+}
+
 // ---------------------------------------------------------------- API
 
 function parseFixtureName(name) {
-  const match = /^(go|wat):([\w-]+)$/.exec(name)
-  if (!match) throw new Error(`fixture name must look like go:<program> or wat:<module>, got ${JSON.stringify(name)}`)
+  const match = /^(go|wat|c):([\w-]+)$/.exec(name)
+  if (!match) throw new Error(`fixture name must look like go:<program>, wat:<module> or c:<program>, got ${JSON.stringify(name)}`)
   return { kind: match[1], base: match[2] }
 }
 
 function fixture(name) {
   const { kind, base } = parseFixtureName(name)
-  return kind === 'go' ? goFixture(base) : watFixtures([base])[0]
+  if (kind === 'go') return goFixture(base)
+  if (kind === 'c') return cFixture(base)
+  return watFixtures([base])[0]
 }
 
 function fixtureBytes(name) {
@@ -220,7 +307,7 @@ function fixtureBytes(name) {
 }
 
 function buildAll() {
-  return [...goPrograms().map(goFixture), ...watFixtures(watModules())]
+  return [...goPrograms().map(goFixture), ...watFixtures(watModules()), ...cPrograms().map(cFixture)]
 }
 
 module.exports = { fixture, fixtureBytes, buildAll }
