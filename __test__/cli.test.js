@@ -192,6 +192,12 @@ describe('exit codes and output', () => {
       })
     }
 
+    test(`${mode}: a module without memory whose _start calls wasi_unstable::proc_exit(2) exits 2`, () => {
+      const child = runCli(['--mode', mode, fixture('wat:exit_unstable_no_memory')])
+      assert.equal(child.stderr, '')
+      assert.equal(child.status, 2)
+    })
+
     test(`${mode}: stdout and stderr keep their interleaving when they share a file`, () => {
       const file = path.join(scratch, `combined-${mode}.txt`)
       const fd = fs.openSync(file, 'w')

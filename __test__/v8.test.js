@@ -321,6 +321,29 @@ describe('misuse throws node:wasi errors', () => {
     assertArgTypeError(() => wasi.start(instance), 'instance.exports.memory')
   })
 
+  test('start(module) of a module without memory runs it: wasi_unstable::proc_exit(2) gives 2', () => {
+    const module = new WebAssembly.Module(fixtureBytes('wat:exit_unstable_no_memory'))
+    assert.equal(new WASI({ version: 'preview1' }).start(module), 2)
+    // node:wasi's check stays where node:wasi has it: start(instance).
+    const wasi = new WASI({ version: 'preview1' })
+    assertArgTypeError(() => wasi.start(new WebAssembly.Instance(module, wasi.getImportObject())), 'instance.exports.memory')
+  })
+
+  test('start(module) without memory: a syscall that needs memory gets EFAULT, not a crash', () => {
+    const wasi = new WASI({ args: ['a'] })
+    const { wasi_unstable: unstable } = wasi.getImportObject()
+    const exit = unstable.proc_exit
+    let errno
+    // proc_exit is the module's only import: make a syscall from inside it
+    // (as node:wasi's tests patch wasiImport.proc_exit).
+    unstable.proc_exit = (code) => {
+      errno = unstable.args_sizes_get(0, 4)
+      return exit(code)
+    }
+    assert.equal(wasi.start(new WebAssembly.Module(fixtureBytes('wat:exit_unstable_no_memory'))), 2)
+    assert.equal(errno, EFAULT)
+  })
+
   test('a rejected instance does not count as a start: a good one starts afterwards', async () => {
     const run = await withStdio(async (fds) => {
       const wasi = new WASI({ ...fds })
@@ -566,6 +589,33 @@ describe('wasiImport called by hand from JS', () => {
 
   test('before start(), a syscall throws ERR_WASI_NOT_STARTED', () => {
     assert.throws(() => new WASI().wasiImport.fd_write(1, 0, 0, 0), { code: 'ERR_WASI_NOT_STARTED', message: /start\(\)/ })
+  })
+})
+
+describe('after start() returns, the imports keep answering (as node:wasi)', () => {
+  test('args, clocks and random answer; a descriptor answers EBADF; no native-run error', () => {
+    const EBADF = 8
+    const devNull = fs.openSync('/dev/null', 'w')
+    try {
+      const wasi = new WASI({ version: 'preview1', args: ['prog', 'x'], stdout: devNull })
+      const memory = new WebAssembly.Memory({ initial: 1 })
+      const view = new DataView(memory.buffer)
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(fixtureBytes('wat:high_bit_ptr')), wasi.getImportObject())
+      assert.equal(wasi.start(instance), 0)
+      const wasm = new DataView(instance.exports.memory.buffer)
+      assert.equal(instance.exports.time_to_low_address(), 0)
+      assert.ok(wasm.getBigUint64(16, true) > 0n, 'the time was written')
+      assert.equal(instance.exports.time_to_high_bit_address(), EFAULT)
+      assert.equal(instance.exports.arg_sizes_to_high_bit_addresses(), EFAULT)
+      const { args_sizes_get, random_get, fd_write } = wasi.wasiImport
+      assert.equal(args_sizes_get(32, 36), 0)
+      assert.equal(wasm.getUint32(32, true), 2, 'argc')
+      assert.equal(random_get(64, 16), 0)
+      assert.equal(fd_write(1, 0, 0, 40), EBADF, "stdout was closed when start() returned")
+      assert.equal(view.byteLength, PAGE)
+    } finally {
+      fs.closeSync(devNull)
+    }
   })
 })
 
