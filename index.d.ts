@@ -137,9 +137,10 @@ export interface WASIOptions {
    */
   engine?: 'cranelift' | 'singlepass'
   /**
-   * Narrows the WASI import names provided. By default both
-   * `wasi_snapshot_preview1` and `wasi_unstable` are provided at once, each
-   * with its own ABI, so modules built against either (or both) link.
+   * Which WASI name `wasiImport` holds (node:wasi requires this option).
+   * Default: `'preview1'`. `getImportObject()` and native runs always
+   * provide both `wasi_snapshot_preview1` and `wasi_unstable`, each with its
+   * own ABI, so modules built against either (or both) link.
    */
   version?: 'preview1' | 'unstable'
   /**
@@ -291,14 +292,16 @@ export declare class WASI {
   constructor(options?: WASIOptions)
 
   /**
-   * node:wasi's `wasiImport`: every syscall of the first WASI name this
-   * object provides (`wasi_snapshot_preview1` unless `version: 'unstable'`).
+   * node:wasi's `wasiImport`: every syscall of the WASI name `version`
+   * chooses (`wasi_snapshot_preview1` unless `version: 'unstable'`).
+   * Its functions keep answering after `start()` returns, as node:wasi's do
+   * (the guest's descriptors are closed by then: EBADF).
    */
   readonly wasiImport: WasiImportNamespace
 
   /**
-   * `{ wasi_snapshot_preview1, wasi_unstable }` (or only the one `version`
-   * asks for), each with its own ABI.
+   * `{ wasi_snapshot_preview1, wasi_unstable }` whatever `version` says,
+   * each with its own ABI.
    */
   getImportObject(): WasiImportObject
 
@@ -311,7 +314,8 @@ export declare class WASI {
    * - A `CompiledModule` from `compile()`: run natively, without compiling.
    * - A `WebAssembly.Instance` created with `getImportObject()` (or
    *   `{ wasi_snapshot_preview1: wasi.wasiImport }`), or a `WebAssembly.Module`:
-   *   run by V8, exactly as node:wasi does.
+   *   run by V8, exactly as node:wasi does. An instance must export its
+   *   memory; a `Module` without a memory export runs too.
    *
    * @throws `ERR_WASI_ALREADY_STARTED` when this object already ran a module.
    */
