@@ -246,6 +246,8 @@ function ensureZig() {
   try {
     execFileSync(python(), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-warn-script-location', '--target', tmp, ZIG_PACKAGE], {
       stdio: ['ignore', 'inherit', 'inherit'],
+      // Root is the usual user in CI containers: no warning about it.
+      env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
     })
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true })
