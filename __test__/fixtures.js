@@ -61,12 +61,17 @@ function goPrograms() {
     .sort()
 }
 
-function watModules() {
+// The names of the `<name><extension>` files in `dir`, sorted.
+function sourceNames(dir, extension) {
   return fs
-    .readdirSync(WAT_DIR)
-    .filter((file) => file.endsWith('.wat'))
-    .map((file) => path.basename(file, '.wat'))
+    .readdirSync(dir)
+    .filter((file) => file.endsWith(extension))
+    .map((file) => path.basename(file, extension))
     .sort()
+}
+
+function watModules() {
+  return sourceNames(WAT_DIR, '.wat')
 }
 
 // Moves a finished temporary build into place. Another process may have
@@ -217,11 +222,7 @@ const ZIG_PACKAGE = 'ziglang==0.17.1'
 const C_FLAGS = ['-target', 'wasm32-wasi', '-O2', '-s', '-Wall', '-Werror']
 
 function cPrograms() {
-  return fs
-    .readdirSync(C_DIR)
-    .filter((file) => file.endsWith('.c'))
-    .map((file) => path.basename(file, '.c'))
-    .sort()
+  return sourceNames(C_DIR, '.c')
 }
 
 function python() {
