@@ -26,6 +26,7 @@ mod host_functions;
 mod interrupt;
 mod js_values;
 mod limits;
+mod memory_file;
 mod memory_views;
 mod native;
 mod options;
