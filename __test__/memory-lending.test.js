@@ -200,8 +200,9 @@ describe('a buffer moved out of a host call', () => {
         } } })
         wasi.start(workerData.command)
       \`, { eval: true, workerData: { root: process.argv[1], command } })
+      const exited = new Promise((resolve) => worker.once('exit', resolve))
       const buffer = await new Promise((resolve) => worker.once('message', resolve))
-      await new Promise((resolve) => worker.once('exit', resolve))
+      await exited
       if (buffer === 'refused') return report('afterWorkerExit', 5)
       if (global.gc) global.gc()
       await new Promise((resolve) => setTimeout(resolve, 50))
