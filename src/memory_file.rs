@@ -125,7 +125,10 @@ impl MemoryFiles {
         // SAFETY: `base..+reserved` is the address-space part of wasmer's
         // fresh reservation for this memory, zero and unused so far.
         let fd = unsafe { replace_with_file(base, reserved, accessible) }
-            .map_err(|e| MemoryError::Generic(format!("cannot put the memory on a memfd: {e}")))?;
+            .map_err(|e| MemoryError::Generic(format!("cannot map the guest's memory: {e}")))?;
+        let Some(fd) = fd else {
+            return Ok(());
+        };
         let mut files = self.0.lock().unwrap_or_else(|e| e.into_inner());
         // A memory of a store that was dropped may have had this address.
         files.retain(|file| file.base != base);
@@ -134,22 +137,41 @@ impl MemoryFiles {
     }
 }
 
+/// Puts `base..+reserved` on a new memfd, `accessible` bytes of it readable
+/// and writable. `Ok(None)`: no memfd (the memory is left, or put back, as
+/// wasmer made it); `Err`: the memory is unusable.
+///
 /// # Safety
 /// `base..+reserved` is a mapping of ours that nothing uses yet.
 unsafe fn replace_with_file(
     base: usize,
     reserved: usize,
     accessible: usize,
-) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscalls; the mappings are ours (see above).
+) -> io::Result<Option<OwnedFd>> {
+    let read_write = |length: usize| -> io::Result<()> {
+        // SAFETY: a part of our reservation (see above).
+        if length > 0
+            && unsafe {
+                libc::mprotect(
+                    base as *mut libc::c_void,
+                    length,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                )
+            } != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: (all below) plain syscalls on our own mappings and file.
     unsafe {
         let raw = libc::memfd_create(c"x-wasi guest memory".as_ptr(), libc::MFD_CLOEXEC);
         if raw < 0 {
-            return Err(io::Error::last_os_error());
+            return Ok(None);
         }
         let fd = OwnedFd::from_raw_fd(raw);
         if libc::ftruncate(fd.as_raw_fd(), reserved as libc::off_t) != 0 {
-            return Err(io::Error::last_os_error());
+            return Ok(None);
         }
         let mapped = libc::mmap(
             base as *mut libc::c_void,
@@ -160,10 +182,9 @@ unsafe fn replace_with_file(
             0,
         );
         if mapped == libc::MAP_FAILED {
-            // MAP_FIXED failing leaves the range unspecified: make it an
-            // inaccessible reservation again, as wasmer expects to unmap.
-            let error = io::Error::last_os_error();
-            libc::mmap(
+            // A failed MAP_FIXED may have unmapped the range: put back an
+            // anonymous reservation like wasmer's.
+            let restored = libc::mmap(
                 base as *mut libc::c_void,
                 reserved,
                 libc::PROT_NONE,
@@ -171,17 +192,13 @@ unsafe fn replace_with_file(
                 -1,
                 0,
             );
-            return Err(error);
+            if restored == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            read_write(accessible)?;
+            return Ok(None);
         }
-        if accessible > 0
-            && libc::mprotect(
-                base as *mut libc::c_void,
-                accessible,
-                libc::PROT_READ | libc::PROT_WRITE,
-            ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(fd)
+        read_write(accessible)?;
+        Ok(Some(fd))
     }
 }
