@@ -214,6 +214,31 @@ describe('a buffer moved out of a host call', () => {
   })
 })
 
+describe('other ways to keep or reshape a lent buffer', () => {
+  test('resize() is refused, typed arrays kept over it are detached with it, slice() copies', () => {
+    const results = inChild(`({ WASI, command, report }) => {
+      ${COMMAND_IMPORTS}
+      let view
+      let copy
+      run(WASI, command, (step, wasi) => {
+        if (step !== 0) return
+        const buffer = wasi.memory.buffer
+        try {
+          buffer.resize(0)
+          report('resize', 'resized')
+        } catch (err) {
+          report('resize', err.name)
+        }
+        view = new Uint8Array(buffer, 64, 12)
+        copy = buffer.slice(64, 76)
+      })
+      report('view', view.length)
+      report('copy', Buffer.from(copy).toString())
+    }`)
+    assert.deepEqual(results, { resize: 'TypeError', view: 0, copy: 'guest marker' })
+  })
+})
+
 describe('lending during run() and many host calls', () => {
   test('run(): a moved-out buffer written from the main thread while the guest runs never reaches it', async () => {
     const results = inChild(`async ({ WASI, command, report }) => {

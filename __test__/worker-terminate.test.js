@@ -137,6 +137,32 @@ describe('worker.terminate() of a worker in a native start()', () => {
   }
 })
 
+describe('worker.terminate() of a worker in a V8-mode start()', () => {
+  test('a looping guest stops within 1 s (V8 stops it)', async () => {
+    const { Worker } = require('node:worker_threads')
+    const worker = new Worker(
+      `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { WASI } = require(workerData.root)
+      const wasi = new WASI({ returnOnExit: true })
+      const module = new WebAssembly.Module(require('node:fs').readFileSync(workerData.loop))
+      const instance = new WebAssembly.Instance(module, wasi.getImportObject())
+      parentPort.postMessage('running')
+      wasi.start(instance)
+      `,
+      { eval: true, workerData: { root: ROOT, loop: fixture('wat:infinite_loop') } },
+    )
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const started = Date.now()
+    await worker.terminate()
+    assert.ok(Date.now() - started < 1000, `terminate() took ${Date.now() - started} ms`)
+  })
+})
+
 describe('start() in a worker (the guest on its own thread) behaves as on the main thread', () => {
   test('host functions: this, arguments, memory, the very error thrown; traps and deep recursion; output', async (t) => {
     const { Worker } = require('node:worker_threads')

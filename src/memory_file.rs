@@ -202,3 +202,53 @@ unsafe fn replace_with_file(
         Ok(Some(fd))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alias_shows_the_memory_until_neutralized() {
+        const RESERVED: usize = 1 << 20;
+        const ACCESSIBLE: usize = 64 << 10;
+        // SAFETY: a fresh reservation of ours, as wasmer makes one.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                RESERVED,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        } as usize;
+        // SAFETY: unused so far.
+        let fd = unsafe { replace_with_file(base, RESERVED, ACCESSIBLE) }
+            .unwrap()
+            .expect("memfd");
+        let file = MemoryFile { fd, base };
+        let memory = base as *mut u8;
+        // SAFETY: the accessible part of the memory.
+        unsafe { memory.add(64).write(42) };
+        let alias = file.map_alias(ACCESSIBLE).unwrap() as *mut u8;
+        // SAFETY: (below) our alias mapping of ACCESSIBLE bytes.
+        unsafe {
+            assert_eq!(alias.add(64).read(), 42, "the alias shows the memory");
+            alias.add(65).write(7);
+            assert_eq!(
+                memory.add(65).read(),
+                7,
+                "writes through the alias reach it"
+            );
+            neutralize(alias as usize, ACCESSIBLE).unwrap();
+            assert_eq!(alias.add(64).read(), 0, "a neutralized alias reads zeros");
+            alias.add(66).write(9);
+            assert_eq!(memory.add(66).read(), 0, "its writes reach nobody");
+            assert_eq!(memory.add(64).read(), 42);
+            file.remap_alias(alias as usize, ACCESSIBLE).unwrap();
+            assert_eq!(alias.add(64).read(), 42, "a remapped alias shows it again");
+            unmap(alias as usize, ACCESSIBLE);
+            libc::munmap(base as *mut libc::c_void, RESERVED);
+        }
+    }
+}

@@ -219,7 +219,8 @@ impl NativeInstance {
 
     /// The exported memory `name` as an ArrayBuffer lent over it (see
     /// `memory_views`). The same buffer while the memory keeps its size and
-    /// JS has not moved it out; an older one reads zeros.
+    /// JS has not moved it out; an older one is detached (or, moved out,
+    /// reads zeros).
     #[napi(ts_return_type = "ArrayBuffer")]
     pub fn memory_buffer(&self, env: Env, name: String) -> napi::Result<RawJs> {
         let raw = env.raw();
