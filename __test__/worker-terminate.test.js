@@ -8,6 +8,8 @@
 
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { describe, test } = require('node:test')
 
@@ -25,17 +27,15 @@ const CHILD = `
   'use strict'
   const fs = require('node:fs')
   const path = require('node:path')
-  const os = require('node:os')
   const { execFileSync } = require('node:child_process')
   const { Worker } = require('node:worker_threads')
-  const [root, guest, hello, hostCalls] = process.argv.slice(1)
+  const [root, guest, hello, hostCalls, dir] = process.argv.slice(1)
   const { WASI } = require(root)
 
   const guestThreads = () => fs.readdirSync('/proc/self/task')
     .filter((t) => { try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').startsWith('x-wasi') } catch { return false } }).length
   const fds = () => fs.readdirSync('/proc/self/fd').length
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwasi-terminate-'))
   const fifo = path.join(dir, 'fifo')
   execFileSync('mkfifo', [fifo])
   const stdin = fs.openSync(fifo, 'r+')
@@ -93,7 +93,6 @@ const CHILD = `
 
     fs.closeSync(stdin)
     fs.closeSync(devnull)
-    fs.rmSync(dir, { recursive: true, force: true })
     process.stdout.write(JSON.stringify({
       threadsWhileRunning,
       terminateMs,
@@ -107,11 +106,17 @@ const CHILD = `
 `
 
 function terminateCase(fixtureName, { hostCalls = false } = {}) {
-  const child = spawnSync(
-    process.execPath,
-    ['-e', CHILD, ROOT, fixture(fixtureName), fixture('go:hello'), hostCalls ? 'yes' : 'no'],
-    { encoding: 'utf8', timeout: 30_000, env: { ...process.env } },
-  )
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwasi-terminate-'))
+  let child
+  try {
+    child = spawnSync(
+      process.execPath,
+      ['-e', CHILD, ROOT, fixture(fixtureName), fixture('go:hello'), hostCalls ? 'yes' : 'no', dir],
+      { encoding: 'utf8', timeout: 30_000 },
+    )
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
   assert.equal(child.signal, null, `the child did not finish (${child.signal}): terminate() hung?\n${child.stderr}`)
   assert.equal(child.status, 0, `child exited ${child.status}\n${child.stderr}`)
   return JSON.parse(child.stdout)
@@ -166,8 +171,7 @@ describe('worker.terminate() of a worker in a V8-mode start()', () => {
 describe('start() in a worker (the guest on its own thread) behaves as on the main thread', () => {
   test('host functions: this, arguments, memory, the very error thrown; traps and deep recursion; output', async (t) => {
     const { Worker } = require('node:worker_threads')
-    const fs = require('node:fs')
-    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'xwasi-worker-'))
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwasi-worker-'))
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
     const worker = new Worker(
       `
