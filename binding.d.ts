@@ -47,9 +47,10 @@ export declare class NativeInstance {
    */
   call(name: string, args: Array<number | bigint>): { ending: string, value?: unknown, code?: number }
   /**
-   * The exported memory `name` as an ArrayBuffer over it, in place. The
-   * same buffer while the memory keeps its size; a buffer keeps the
-   * instance alive.
+   * The exported memory `name` as an ArrayBuffer lent over it (see
+   * `memory_views`). The same buffer while the memory keeps its size and
+   * JS has not moved it out; an older one is detached (or, moved out,
+   * reads zeros).
    */
   memoryBuffer(name: string): ArrayBuffer
   /**
@@ -147,6 +148,11 @@ export interface NativeRunOptions {
   provided?: Array<Array<string>>
   /** `maxMemory`, in bytes. */
   maxMemory?: number
+  /**
+   * start() in a worker: run the guest on a thread of its own, so that
+   * `worker.terminate()` can stop it (`worker_start`).
+   */
+  ownThread?: boolean
 }
 
 /** One guest directory backed by a host directory. */

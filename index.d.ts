@@ -86,7 +86,9 @@ export interface WasiMemory {
   /**
    * The memory, in place (writes reach the guest). Natively, a buffer taken
    * inside a host function is detached (`byteLength` 0) once that call
-   * returns: the guest's memory may move or be freed afterwards.
+   * returns: the guest's memory may move or be freed afterwards. One moved
+   * out during the call (`transfer()`) reads zeros afterwards and its
+   * writes no longer reach the guest.
    * @throws `ERR_WASI_NO_MEMORY` outside a host function, before start (V8
    * mode) and without an instance from `initialize()`.
    */
@@ -215,7 +217,11 @@ export interface RunResult {
 
 /** An exported memory of a reactor from `initialize()`, like a `WebAssembly.Memory`. */
 export interface NativeMemory {
-  /** The memory, in place; a longer buffer after it grows. A buffer keeps the instance alive. */
+  /**
+   * The memory, in place. The same buffer until the memory grows (the old
+   * one is then detached, as in V8) or JS moves it out with `transfer()`
+   * (a fresh one then, and the moved one reads zeros).
+   */
   readonly buffer: ArrayBuffer
   /** Grows the memory by `delta` pages of 64 KiB; returns its previous size in pages. */
   grow(delta: number): number

@@ -12,6 +12,7 @@ const { checkImports, mergeImports, hostDispatcher, hostError } = require('./lib
 const { normalizeRunOptions, startRun, abortError } = require('./lib/run')
 const { wrapInstance } = require('./lib/native-instance')
 const { removeTreeDir } = require('./lib/memory-tree')
+const { isMainThread } = require('node:worker_threads')
 
 /** Bytes of a `.wasm` file as a Uint8Array, without copying; else null. */
 function wasmBytes(source) {
@@ -242,7 +243,9 @@ class WASI {
 
   #startNative(source, imports) {
     const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
-    const options = this.#nativeOptions(module, imports)
+    // In a worker, the guest gets a thread of its own so that
+    // worker.terminate() can stop it (src/worker_start.rs).
+    const options = { ...this.#nativeOptions(module, imports), ownThread: !isMainThread }
     this.#markStarted()
     let outcome
     try {

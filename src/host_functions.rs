@@ -146,6 +146,8 @@ impl Drop for SyncBridge {
     fn drop(&mut self) {
         // SAFETY: our reference, dropped on the main thread (see above).
         unsafe { sys::napi_delete_reference(self.env, self.dispatch) };
+        // The run or instance is over: its memory need not stay mapped.
+        self.views.release_idle();
     }
 }
 

@@ -26,6 +26,7 @@ mod host_functions;
 mod interrupt;
 mod js_values;
 mod limits;
+mod memory_file;
 mod memory_views;
 mod native;
 mod options;
@@ -34,6 +35,7 @@ mod run_thread;
 mod stdio;
 mod v8_bridge;
 mod wasi;
+mod worker_start;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -203,6 +205,9 @@ pub struct NativeRunOptions {
     pub provided: Option<Vec<Vec<String>>>,
     /// `maxMemory`, in bytes.
     pub max_memory: Option<f64>,
+    /// start() in a worker: run the guest on a thread of its own, so that
+    /// `worker.terminate()` can stop it (`worker_start`).
+    pub own_thread: Option<bool>,
 }
 
 /// The native half of a JS `WASI` object (see `index.js`): its WASI state,
@@ -289,8 +294,27 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<RunOutcome> {
-        let setup = self.sync_setup(&env, &options)?;
-        let ending = native::run_start(&engine::engine(module.kind), &module.module, setup)?;
+        let ending = if options.own_thread == Some(true) {
+            let setup = self.setup(self.take_ctx()?, options.max_memory);
+            let host = match (&options.dispatch, &options.provided) {
+                (Some(dispatch), Some(provided)) => Some((dispatch.0, provided.clone())),
+                _ => None,
+            };
+            // SAFETY: the current env; `dispatch` is an argument of this call.
+            unsafe {
+                worker_start::start(
+                    env.raw(),
+                    engine::engine(module.kind),
+                    module.module.clone(),
+                    setup,
+                    host,
+                    self.views.clone(),
+                )
+            }?
+        } else {
+            let setup = self.sync_setup(&env, &options)?;
+            native::run_start(&engine::engine(module.kind), &module.module, setup)?
+        };
         Ok(match ending {
             Ending::Returned | Ending::Interrupted => RunOutcome {
                 exit_code: 0,

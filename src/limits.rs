@@ -1,13 +1,16 @@
-//! `maxMemory`: a cap on how far a guest's linear memory may grow.
+//! Each run's memories: `maxMemory` (a cap on how far a guest's linear
+//! memory may grow) and their memory files (`memory_file`).
 //!
-//! wasmer creates every memory through the engine's tunables, so a run with
-//! a cap uses a copy of the shared engine whose tunables lower each memory's
-//! maximum to the cap: `memory.grow` past it then returns -1, as for any
-//! declared maximum. The memory *style* is left as the base tunables chose it
-//! when the module was compiled, so compiled code stays valid.
+//! wasmer creates every memory through the engine's tunables, so a run uses
+//! a copy of the shared engine whose tunables lower each memory's maximum to
+//! the cap (`memory.grow` past it then returns -1, as for any declared
+//! maximum) and put each memory on a memory file. The memory *style* is left
+//! as the base tunables chose it when the module was compiled, so compiled
+//! code stays valid.
 
 use std::ptr::NonNull;
 
+use crate::memory_file::MemoryFiles;
 use wasmer::sys::{BaseTunables, NativeEngineExt, Tunables};
 use wasmer::Engine;
 use wasmer_types::{MemoryType, Pages, TableType, WASM_PAGE_SIZE};
@@ -15,37 +18,40 @@ use wasmer_vm::{
     MemoryError, MemoryStyle, TableStyle, VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition,
 };
 
-/// `engine` with every memory capped at `max_bytes` (rounded down to whole
-/// pages), or `engine` itself without a cap.
-pub fn with_memory_cap(engine: Engine, max_bytes: Option<u64>) -> Engine {
-    let Some(max_bytes) = max_bytes else {
-        return engine;
-    };
-    let pages = (max_bytes / WASM_PAGE_SIZE as u64).min(u32::MAX as u64) as u32;
-    let mut capped = engine;
-    capped.set_tunables(MemoryCap {
+/// `engine` for one run: every memory capped at `max_bytes` (rounded down
+/// to whole pages) if given, and put on a memory file listed in `files`.
+pub fn run_engine(engine: Engine, max_bytes: Option<u64>, files: MemoryFiles) -> Engine {
+    let max =
+        max_bytes.map(|bytes| Pages((bytes / WASM_PAGE_SIZE as u64).min(u32::MAX as u64) as u32));
+    let mut engine = engine;
+    engine.set_tunables(MemoryCap {
         base: BaseTunables::new(),
-        max: Pages(pages),
+        max,
+        files,
     });
-    capped
+    engine
 }
 
 struct MemoryCap {
     base: BaseTunables,
-    max: Pages,
+    max: Option<Pages>,
+    files: MemoryFiles,
 }
 
 impl MemoryCap {
     fn capped(&self, ty: &MemoryType) -> Result<MemoryType, MemoryError> {
-        if ty.minimum > self.max {
+        let Some(max) = self.max else {
+            return Ok(*ty);
+        };
+        if ty.minimum > max {
             return Err(MemoryError::Generic(format!(
                 "the module needs {} bytes of memory to start, more than maxMemory ({} bytes)",
                 ty.minimum.bytes().0,
-                self.max.bytes().0
+                max.bytes().0
             )));
         }
         let mut capped = *ty;
-        capped.maximum = Some(ty.maximum.map_or(self.max, |m| m.min(self.max)));
+        capped.maximum = Some(ty.maximum.map_or(max, |m| m.min(max)));
         Ok(capped)
     }
 }
@@ -64,7 +70,9 @@ impl Tunables for MemoryCap {
         ty: &MemoryType,
         style: &MemoryStyle,
     ) -> Result<VMMemory, MemoryError> {
-        self.base.create_host_memory(&self.capped(ty)?, style)
+        let memory = self.base.create_host_memory(&self.capped(ty)?, style)?;
+        self.files.back(&memory, style)?;
+        Ok(memory)
     }
 
     unsafe fn create_vm_memory(
@@ -74,10 +82,12 @@ impl Tunables for MemoryCap {
         vm_definition_location: NonNull<VMMemoryDefinition>,
     ) -> Result<VMMemory, MemoryError> {
         // SAFETY: forwarded from wasmer, which vouches for the location.
-        unsafe {
+        let memory = unsafe {
             self.base
                 .create_vm_memory(&self.capped(ty)?, style, vm_definition_location)
-        }
+        }?;
+        self.files.back(&memory, style)?;
+        Ok(memory)
     }
 
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
@@ -103,7 +113,8 @@ mod tests {
     fn caps_the_maximum_and_refuses_a_larger_minimum() {
         let cap = MemoryCap {
             base: BaseTunables::new(),
-            max: Pages(10),
+            max: Some(Pages(10)),
+            files: MemoryFiles::default(),
         };
         let unbounded = MemoryType::new(2, None, false);
         assert_eq!(cap.capped(&unbounded).unwrap().maximum, Some(Pages(10)));

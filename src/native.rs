@@ -17,7 +17,8 @@ use crate::errors::{describe_trap, js_error, ErrorKind};
 use crate::host_functions::{self, JsBridge};
 use crate::interrupt::{Interrupt, RunningGuard};
 use crate::limits;
-use crate::memory_views::Window;
+use crate::memory_file::MemoryFiles;
+use crate::memory_views::{Lendable, Window};
 use crate::options::WasiVersions;
 use crate::wasi::syscalls::{self, Stop};
 
@@ -29,14 +30,26 @@ pub struct NativeEnv {
     ctx: WasiCtx,
     /// The instance's exported `memory`, set once instantiated.
     memory: Option<Memory>,
+    /// The memory files of the store's memories.
+    files: MemoryFiles,
 }
 
 /// Where the guest's memory is now, for a host function's `wasi.memory`.
-fn guest_window(memory: &Option<Memory>, store: &impl wasmer::AsStoreRef) -> Window {
-    memory.as_ref().map(|memory| {
-        let view = memory.view(store);
-        (view.data_ptr() as usize, view.data_size() as usize)
-    })
+fn guest_window(
+    memory: &Option<Memory>,
+    files: &MemoryFiles,
+    store: &impl wasmer::AsStoreRef,
+) -> Window {
+    memory.as_ref().map(|memory| lendable(memory, files, store))
+}
+
+/// What a lend of `memory` needs: its memory file and length.
+pub fn lendable(memory: &Memory, files: &MemoryFiles, store: &impl wasmer::AsStoreRef) -> Lendable {
+    let view = memory.view(store);
+    Lendable {
+        file: files.find(view.data_ptr() as usize),
+        length: view.data_size() as usize,
+    }
 }
 
 /// Borrows the guest's whole linear memory in place for one syscall.
@@ -185,6 +198,8 @@ pub struct Linked {
     pub store: Store,
     pub instance: Instance,
     pub interrupt: Arc<Interrupt>,
+    /// The memory files of the store's memories.
+    pub files: MemoryFiles,
     _guard: RunningGuard,
 }
 
@@ -205,7 +220,7 @@ fn host_imports(
             import.ty.clone(),
             move |mut fenv: FunctionEnvMut<NativeEnv>, args: &[wasmer::Value]| {
                 let (data, store) = fenv.data_and_store_mut();
-                let window = guest_window(&data.memory, &store);
+                let window = guest_window(&data.memory, &data.files, &store);
                 bridge
                     .call(index, args, &results, window)
                     .map_err(|_| RuntimeError::user(Box::new(Stop::HostThrew)))
@@ -224,7 +239,8 @@ pub fn instantiate(
     module: &Module,
     setup: RunSetup,
 ) -> napi::Result<Result<Linked, Ending>> {
-    let engine = limits::with_memory_cap(engine.clone(), setup.max_memory);
+    let files = MemoryFiles::default();
+    let engine = limits::run_engine(engine.clone(), setup.max_memory, files.clone());
     let mut store = Store::new(engine);
     let guard = setup.interrupt.enter(store.id());
     let env = FunctionEnv::new(
@@ -232,6 +248,7 @@ pub fn instantiate(
         NativeEnv {
             ctx: setup.ctx,
             memory: None,
+            files: files.clone(),
         },
     );
     let mut imports = wasi_imports(&mut store, &env, setup.versions);
@@ -254,6 +271,7 @@ pub fn instantiate(
         store,
         instance,
         interrupt: setup.interrupt,
+        files,
         _guard: guard,
     }))
 }

@@ -6,21 +6,20 @@
 //! (`lib/native-instance.js`) builds the `exports` object: it converts
 //! arguments the way V8 does, and turns endings into errors.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::c_void;
 use std::ptr;
 use std::rc::Rc;
 
-use napi::sys::{self, napi_ref, Status};
+use napi::sys;
 use napi::Env;
 use napi_derive::napi;
 use wasmer::{Extern, Mutability, Type, Value};
 
 use crate::errors::{js_error, ErrorKind};
 use crate::js_values::{from_js, results_to_js, to_js, type_name, RawJs};
-use crate::memory_views::{external_buffer, MemoryViews};
-use crate::native::{ending, Ending, Linked};
+use crate::memory_views::{Lend, MemoryViews};
+use crate::native::{ending, lendable, Ending, Linked};
 
 /// What JS needs to know to wrap one export.
 #[napi(object)]
@@ -36,19 +35,15 @@ pub struct ExportInfo {
     pub mutable: bool,
 }
 
-/// A memory buffer handed out, and where it pointed.
-struct HandedOut {
-    address: usize,
-    length: usize,
-    buffer: napi_ref,
-}
-
 /// An instantiated reactor module.
 #[napi]
 pub struct NativeInstance {
     linked: Rc<RefCell<Linked>>,
     views: Rc<MemoryViews>,
-    buffers: RefCell<HashMap<String, HandedOut>>,
+    /// The lend of each exported memory JS asked for (`memory.buffer`).
+    lends: RefCell<HashMap<String, Lend>>,
+    /// The environment the lends were made in.
+    env: Cell<sys::napi_env>,
 }
 
 fn no_export(name: &str, kind: &str) -> napi::Error {
@@ -90,8 +85,49 @@ impl NativeInstance {
         NativeInstance {
             linked: Rc::new(RefCell::new(linked)),
             views,
-            buffers: RefCell::default(),
+            lends: RefCell::default(),
+            env: Cell::new(ptr::null_mut()),
         }
+    }
+
+    /// Ends the lends of memories that grew: their buffers are detached,
+    /// as V8 detaches a memory's old buffer when it grows.
+    fn end_grown_lends(&self) {
+        let env = self.env.get();
+        if env.is_null() {
+            return;
+        }
+        let Ok(linked) = self.linked.try_borrow() else {
+            return;
+        };
+        let mut lends = self.lends.borrow_mut();
+        let grown: Vec<String> = lends
+            .iter()
+            .filter(|(name, lend)| {
+                exported_memory(&linked, name)
+                    .map(|memory| memory.view(&linked.store).data_size() as usize != lend.length())
+                    .unwrap_or(true)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        drop(linked);
+        for name in grown {
+            if let Some(lend) = lends.remove(&name) {
+                // SAFETY: a lend made in `env`, the current environment.
+                unsafe { self.views.end(env, lend) };
+            }
+        }
+    }
+}
+
+impl Drop for NativeInstance {
+    fn drop(&mut self) {
+        let env = self.env.get();
+        for (_, lend) in self.lends.get_mut().drain() {
+            // SAFETY: lends made in `env`, whose finalizers run on its thread.
+            unsafe { self.views.abandon(env, lend) };
+        }
+        self.views.release_idle();
     }
 }
 
@@ -176,13 +212,15 @@ impl NativeInstance {
             Err(trap) => Err(ending(Err(trap), &linked.interrupt)?),
         };
         drop(linked);
+        self.end_grown_lends();
         // SAFETY: building result objects in the current env.
         unsafe { ending_object(raw, outcome) }
     }
 
-    /// The exported memory `name` as an ArrayBuffer over it, in place. The
-    /// same buffer while the memory keeps its size; a buffer keeps the
-    /// instance alive.
+    /// The exported memory `name` as an ArrayBuffer lent over it (see
+    /// `memory_views`). The same buffer while the memory keeps its size and
+    /// JS has not moved it out; an older one is detached (or, moved out,
+    /// reads zeros).
     #[napi(ts_return_type = "ArrayBuffer")]
     pub fn memory_buffer(&self, env: Env, name: String) -> napi::Result<RawJs> {
         let raw = env.raw();
@@ -195,39 +233,46 @@ impl NativeInstance {
             };
         };
         let memory = exported_memory(&linked, &name)?;
-        let view = memory.view(&linked.store);
-        let (address, length) = (view.data_ptr() as usize, view.data_size() as usize);
+        let lendable = lendable(&memory, &linked.files, &linked.store);
         drop(linked);
-        let mut buffers = self.buffers.borrow_mut();
-        if let Some(previous) = buffers.get(&name) {
-            let mut buffer = ptr::null_mut();
-            // SAFETY: our live reference (weak: the buffer may be gone).
-            unsafe { sys::napi_get_reference_value(raw, previous.buffer, &mut buffer) };
-            if previous.address == address && previous.length == length && !buffer.is_null() {
-                return Ok(RawJs(buffer));
+        self.env.set(raw);
+        let mut lends = self.lends.borrow_mut();
+        if let Some(lend) = lends.get_mut(&name) {
+            // SAFETY: (both) a lend made in the current env.
+            if lend.length() == lendable.length && !unsafe { lend.moved_out(raw) } {
+                return match unsafe { lend.buffer(raw) } {
+                    Ok(Some(buffer)) => Ok(RawJs(buffer)),
+                    Ok(None) => Err(busy()),
+                    Err(e) => Err(napi::Error::from_reason(e)),
+                };
             }
-            if previous.address != address && !buffer.is_null() {
-                // The memory moved: the old buffer must not reach the old place.
-                // SAFETY: a live ArrayBuffer of ours.
-                unsafe { sys::napi_detach_arraybuffer(raw, buffer) };
-            }
-            // SAFETY: our reference, deleted once.
-            unsafe { sys::napi_delete_reference(raw, previous.buffer) };
+            // It grew, or JS moved its buffer out: only the newest buffer
+            // of a memory stays attached to it.
+            let lend = lends.remove(&name).expect("found above");
+            // SAFETY: a lend made in the current env.
+            unsafe { self.views.end(raw, lend) };
         }
-        // SAFETY: the memory stays mapped while the instance lives, and the
-        // buffer keeps the instance alive (its finalizer holds a clone).
-        let buffer = unsafe { keep_alive_buffer(raw, address, length, self.linked.clone()) }?;
-        let mut reference = ptr::null_mut();
-        // SAFETY: a weak reference (count 0) to a live value.
-        unsafe { sys::napi_create_reference(raw, buffer, 0, &mut reference) };
-        buffers.insert(
-            name,
-            HandedOut {
-                address,
-                length,
-                buffer: reference,
-            },
-        );
+        let file = lendable.file.ok_or_else(|| {
+            js_error(
+                ErrorKind::Runtime,
+                format!("memory '{name}' cannot be lent to JS (it is not on a memory file)"),
+            )
+        })?;
+        let mut lend = self
+            .views
+            .start(&file, lendable.length)
+            .map_err(|e| js_error(ErrorKind::Runtime, e))?;
+        // SAFETY: the current env.
+        let buffer = match unsafe { lend.buffer(raw) } {
+            Ok(Some(buffer)) => buffer,
+            Ok(None) => return Err(busy()),
+            Err(e) => {
+                // SAFETY: as above.
+                unsafe { self.views.end(raw, lend) };
+                return Err(js_error(ErrorKind::Runtime, e));
+            }
+        };
+        lends.insert(name, lend);
         Ok(RawJs(buffer))
     }
 
@@ -237,7 +282,7 @@ impl NativeInstance {
     pub fn memory_grow(&self, name: String, delta: u32) -> napi::Result<u32> {
         let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
         let memory = exported_memory(&linked, &name)?;
-        memory
+        let grown = memory
             .grow(&mut linked.store, delta)
             .map(|pages| pages.0)
             .map_err(|e| {
@@ -245,7 +290,10 @@ impl NativeInstance {
                     ErrorKind::Runtime,
                     format!("WebAssembly.Memory.grow(): {e}"),
                 )
-            })
+            });
+        drop(linked);
+        self.end_grown_lends();
+        grown
     }
 
     /// The value of exported global `name`.
@@ -311,45 +359,4 @@ unsafe fn ending_object(
         }
         Ok(RawJs(object))
     }
-}
-
-/// An external ArrayBuffer over the instance's memory whose finalizer holds
-/// the instance, so the memory outlives every buffer over it.
-unsafe fn keep_alive_buffer(
-    env: sys::napi_env,
-    address: usize,
-    length: usize,
-    owner: Rc<RefCell<Linked>>,
-) -> napi::Result<sys::napi_value> {
-    if length == 0 {
-        // SAFETY: forwarded; an empty buffer owns nothing.
-        return unsafe { external_buffer(env, 0, 0) }.map_err(napi::Error::from_reason);
-    }
-    let hint = Box::into_raw(Box::new(owner));
-    let mut buffer = ptr::null_mut();
-    // SAFETY: the bytes stay valid while `hint` (the instance) lives, which
-    // the finalizer drops only when V8 collects the buffer.
-    let status = unsafe {
-        sys::napi_create_external_arraybuffer(
-            env,
-            address as *mut c_void,
-            length,
-            Some(release_owner),
-            hint.cast(),
-            &mut buffer,
-        )
-    };
-    if status != Status::napi_ok {
-        // SAFETY: not handed to V8, still ours.
-        drop(unsafe { Box::from_raw(hint) });
-        return Err(napi::Error::from_reason(
-            "cannot expose the memory as an ArrayBuffer",
-        ));
-    }
-    Ok(buffer)
-}
-
-unsafe extern "C" fn release_owner(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
-    // SAFETY: the box made in `keep_alive_buffer`, dropped once.
-    drop(unsafe { Box::from_raw(hint.cast::<Rc<RefCell<Linked>>>()) });
 }

@@ -317,6 +317,7 @@ unsafe fn deliver(env: napi_env, on_event: napi_value, state: &MainThreadState, 
                 emit(env, on_event, &[uint(env, kind), buffer]);
             }
             Message::Done(done) => {
+                state.views.release_idle();
                 let (ending, code, error) = match done {
                     Ok(Ending::Returned) => ("returned", 0, None),
                     Ok(Ending::Exited(code)) => ("exited", code, None),
