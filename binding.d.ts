@@ -30,6 +30,13 @@ export declare class CompiledModule {
   /** The compiler it was compiled with. */
   get engine(): string
   /**
+   * Drops this object's hold on the machine code now rather than when
+   * the garbage collector gets to it (`start(bytes)` and `run(bytes)` call
+   * it once their run holds the module). Runs and reactors using it keep
+   * it alive themselves.
+   */
+  release(): void
+  /**
    * The module's function imports, with their types, for the JS layer to
    * match against host functions.
    */

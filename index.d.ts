@@ -257,6 +257,12 @@ export declare class CompiledModule {
   readonly origin: 'memory' | 'disk' | 'compiled'
   /** The compiler it was compiled with. */
   readonly engine: 'cranelift' | 'singlepass'
+  /**
+   * Frees the compiled code now instead of when the garbage collector
+   * collects this object (runs and instances already using it keep it until
+   * they end). Using the module afterwards throws.
+   */
+  release(): void
 }
 
 /**

@@ -142,7 +142,7 @@ class WASI {
    * constructor's, and the memory cap.
    */
   #nativeOptions(module, extra, maxMemory) {
-    const host = hostDispatcher(module, mergeImports(this.#hostImports, extra))
+    const host = callNative(() => hostDispatcher(module, mergeImports(this.#hostImports, extra)))
     this.#host = host
     return { dispatch: host?.dispatch, provided: host?.provided, maxMemory: maxMemory ?? this.#maxMemory }
   }
@@ -226,13 +226,16 @@ class WASI {
   }
 
   #startNative(source, imports) {
-    const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
-    const options = this.#nativeOptions(module, imports)
-    this.#markStarted()
+    const own = !(source instanceof CompiledModule)
+    const module = own ? compileBytes(source, this.#compileOptions) : source
     let outcome
     try {
+      const options = this.#nativeOptions(module, imports)
+      this.#markStarted()
       outcome = callNative(() => this.#handle.startNative(module, options))
     } finally {
+      // A module compiled for this call: its code goes now, not at GC.
+      if (own) module.release()
       this.#removeTemporaryDirs()
     }
     if (outcome.hostThrew) throw this.#hostError()
@@ -253,12 +256,15 @@ class WASI {
     const runOptions = normalizeRunOptions(options)
     if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
     this.#markStarted()
+    let module = null
     try {
-      const module = bytes === null ? source : await compileBytesAsync(bytes, this.#compileOptions)
+      module = bytes === null ? source : await compileBytesAsync(bytes, this.#compileOptions)
       if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
       const native = this.#nativeOptions(module, runOptions.imports, runOptions.maxMemory)
       return await startRun(this.#handle, module, runOptions, native, () => this.#hostError())
     } finally {
+      // A module compiled for this call: its code goes now, not at GC.
+      if (bytes !== null) module?.release()
       // The run's thread has dropped the WASI state by the time startRun
       // settles; without a run (a compile error) drop it here.
       this.#handle.release()
@@ -292,10 +298,17 @@ class WASI {
 
   #initializeNative(source, imports) {
     imports = checkImports('imports', imports)
-    const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
-    const options = this.#nativeOptions(module, imports)
-    this.#markStarted()
-    const native = callNative(() => this.#handle.initializeNative(module, options))
+    const own = !(source instanceof CompiledModule)
+    const module = own ? compileBytes(source, this.#compileOptions) : source
+    let native
+    try {
+      const options = this.#nativeOptions(module, imports)
+      this.#markStarted()
+      native = callNative(() => this.#handle.initializeNative(module, options))
+    } finally {
+      // The instance's store holds the code from here on.
+      if (own) module.release()
+    }
     const instance = wrapInstance(native, this.#host, () => this.#hostError())
     const { exports } = instance
     if (exports._start !== undefined) {

@@ -184,8 +184,8 @@ mod tests {
     #[test]
     fn keys_differ_by_engine() {
         let hash = blake3::hash(b"module");
-        let cranelift = crate::engine::engine(crate::options::EngineKind::Cranelift);
-        let singlepass = crate::engine::engine(crate::options::EngineKind::Singlepass);
+        let cranelift = crate::engine::new_engine(crate::options::EngineKind::Cranelift);
+        let singlepass = crate::engine::new_engine(crate::options::EngineKind::Singlepass);
         assert_ne!(cache_key(&hash, &cranelift), cache_key(&hash, &singlepass));
         assert_eq!(cache_key(&hash, &cranelift), cache_key(&hash, &cranelift));
     }

@@ -41,7 +41,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, FromNapiValue, Object, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, FromNapiValue, Object, ObjectFinalize, Uint8Array};
 use napi::Env;
 use napi::Task;
 use napi_derive::napi;
@@ -58,11 +58,44 @@ use crate::run_thread::PendingRun;
 use crate::v8_bridge::SharedCtx;
 
 /// A module compiled for the native path: reusable by any number of runs.
-#[napi]
+/// Its machine code lives as long as this object, or a run or reactor
+/// using it, whichever is last (see `engine`).
+#[napi(custom_finalize)]
 pub struct CompiledModule {
-    module: wasmer::Module,
+    /// None once `release()`d.
+    compiled: Option<Arc<engine::Compiled>>,
     kind: EngineKind,
     origin: engine::Origin,
+}
+
+impl CompiledModule {
+    /// Wraps a compile's result, telling V8 the native memory it holds.
+    fn new(
+        env: &Env,
+        compiled: Arc<engine::Compiled>,
+        origin: engine::Origin,
+    ) -> napi::Result<Self> {
+        env.adjust_external_memory(compiled.native_bytes)?;
+        Ok(CompiledModule {
+            kind: compiled.kind,
+            compiled: Some(compiled),
+            origin,
+        })
+    }
+
+    /// Lets go of the code, and tells V8 so.
+    fn drop_compiled(&mut self, env: &Env) -> napi::Result<()> {
+        if let Some(compiled) = self.compiled.take() {
+            env.adjust_external_memory(-compiled.native_bytes)?;
+        }
+        Ok(())
+    }
+
+    fn compiled(&self) -> napi::Result<&engine::Compiled> {
+        self.compiled
+            .as_deref()
+            .ok_or_else(|| wasi_error("this compiled module was released"))
+    }
 }
 
 #[napi]
@@ -72,17 +105,15 @@ impl CompiledModule {
     /// `cache_dir` (none when absent) when there.
     #[napi(factory)]
     pub fn compile(
+        env: Env,
         bytes: Uint8Array,
         engine: String,
         cache_dir: Option<String>,
     ) -> napi::Result<Self> {
         let kind = EngineKind::parse(&engine)?;
-        let (module, origin) = engine::compile(kind, &bytes, cache_dir.as_deref().map(Path::new))?;
-        Ok(CompiledModule {
-            module,
-            kind,
-            origin,
-        })
+        let (compiled, origin) =
+            engine::compile(kind, &bytes, cache_dir.as_deref().map(Path::new))?;
+        CompiledModule::new(&env, compiled, origin)
     }
 
     /// `compile` on a thread of the libuv pool, so the event loop keeps
@@ -114,11 +145,22 @@ impl CompiledModule {
         self.kind.as_str()
     }
 
+    /// Drops this object's hold on the machine code now rather than when
+    /// the garbage collector gets to it (`start(bytes)` and `run(bytes)` call
+    /// it once their run holds the module). Runs and reactors using it keep
+    /// it alive themselves.
+    #[napi]
+    pub fn release(&mut self, env: Env) -> napi::Result<()> {
+        self.drop_compiled(&env)
+    }
+
     /// The module's function imports, with their types, for the JS layer to
     /// match against host functions.
     #[napi]
-    pub fn function_imports(&self) -> Vec<FunctionImport> {
-        self.module
+    pub fn function_imports(&self) -> napi::Result<Vec<FunctionImport>> {
+        Ok(self
+            .compiled()?
+            .module
             .imports()
             .filter_map(|import| match import.ty() {
                 wasmer::ExternType::Function(ty) => Some(FunctionImport {
@@ -137,7 +179,13 @@ impl CompiledModule {
                 }),
                 _ => None,
             })
-            .collect()
+            .collect())
+    }
+}
+
+impl ObjectFinalize for CompiledModule {
+    fn finalize(mut self, env: Env) -> napi::Result<()> {
+        self.drop_compiled(&env)
     }
 }
 
@@ -149,7 +197,7 @@ pub struct CompileTask {
 }
 
 impl Task for CompileTask {
-    type Output = (wasmer::Module, engine::Origin);
+    type Output = (Arc<engine::Compiled>, engine::Origin);
     type JsValue = CompiledModule;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
@@ -162,14 +210,10 @@ impl Task for CompileTask {
 
     fn resolve(
         &mut self,
-        _env: Env,
-        (module, origin): Self::Output,
+        env: Env,
+        (compiled, origin): Self::Output,
     ) -> napi::Result<CompiledModule> {
-        Ok(CompiledModule {
-            module,
-            kind: self.kind,
-            origin,
-        })
+        CompiledModule::new(&env, compiled, origin)
     }
 }
 
@@ -289,8 +333,9 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<RunOutcome> {
+        let compiled = module.compiled()?;
         let setup = self.sync_setup(&env, &options)?;
-        let ending = native::run_start(&engine::engine(module.kind), &module.module, setup)?;
+        let ending = native::run_start(&compiled.engine, &compiled.module, setup)?;
         Ok(match ending {
             Ending::Returned | Ending::Interrupted => RunOutcome {
                 exit_code: 0,
@@ -325,6 +370,7 @@ impl WasiHandle {
         on_event: RawJs,
         options: NativeRunOptions,
     ) -> napi::Result<()> {
+        let compiled = module.compiled()?;
         let ctx = self.take_ctx()?;
         // SAFETY: the current env; the functions are arguments of this call.
         let pending = unsafe {
@@ -338,8 +384,8 @@ impl WasiHandle {
         wasi::set_run_stdio(&ctx, &stdio, &pending.output_sink(), &self.interrupt)?;
         let setup = self.setup(ctx, options.max_memory);
         pending.spawn(
-            engine::engine(module.kind),
-            module.module.clone(),
+            compiled.engine.clone(),
+            compiled.module.clone(),
             setup,
             options.provided,
         )
@@ -361,9 +407,18 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<NativeInstance> {
+        let compiled = module.compiled()?;
         let setup = self.sync_setup(&env, &options)?;
-        match native::instantiate(&engine::engine(module.kind), &module.module, setup)? {
-            Ok(linked) => Ok(NativeInstance::new(linked, self.views.clone())),
+        match native::instantiate(&compiled.engine, &compiled.module, setup)? {
+            Ok(linked) => {
+                // The instance keeps the code alive: the GC should know.
+                env.adjust_external_memory(compiled.native_bytes)?;
+                Ok(NativeInstance::new(
+                    linked,
+                    self.views.clone(),
+                    compiled.native_bytes,
+                ))
+            }
             Err(_) => Err(errors::js_error(
                 errors::ErrorKind::Runtime,
                 "the module's start function did not return",
