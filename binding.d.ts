@@ -13,15 +13,16 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class CompiledModule {
   /**
    * Compiles `bytes` with `engine` (`cranelift` or `singlepass`), taking
-   * the result from the in-process cache or from the on-disk cache in
-   * `cache_dir` (none when absent) when there.
+   * the result from a live module of this process or from the on-disk
+   * cache in `cache_dir` (none when absent) when there; that cache holds
+   * at most `cache_max_bytes` (plus the entry just stored).
    */
-  static compile(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null): CompiledModule
+  static compile(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null, cacheMaxBytes?: number | undefined | null): CompiledModule
   /**
    * `compile` on a thread of the libuv pool, so the event loop keeps
    * going while Cranelift works (`run()` compiles this way).
    */
-  static compileAsync(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null): Promise<CompiledModule>
+  static compileAsync(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null, cacheMaxBytes?: number | undefined | null): Promise<CompiledModule>
   /**
    * `memory` (compiled earlier in this process), `disk` (on-disk cache) or
    * `compiled` (compiled by this call).

@@ -154,6 +154,14 @@ export interface WASIOptions {
    */
   cacheDir?: string
   /**
+   * How many bytes of compiled modules the on-disk cache may hold: after
+   * storing one, the least recently used entries are removed until the rest
+   * fit (the entry just stored is kept even when larger). Default:
+   * `$X_WASI_CACHE_MAX_BYTES` (bytes, or with a unit: `512M`, `2G`), else
+   * 1 GiB.
+   */
+  cacheMaxBytes?: number
+  /**
    * JS host functions for the module's non-WASI imports, natively and in V8
    * mode (merged into `getImportObject()`). `start()`, `run()` and
    * `initialize()` can add more. See {@link HostFunction}.
@@ -241,7 +249,7 @@ export interface NativeInstance {
 }
 
 /** The options of `compile()`: how the native path compiles and caches a module. */
-export type CompileOptions = Pick<WASIOptions, 'engine' | 'cache' | 'cacheDir'>
+export type CompileOptions = Pick<WASIOptions, 'engine' | 'cache' | 'cacheDir' | 'cacheMaxBytes'>
 
 /**
  * A module compiled for the native path by `compile()`: pass it to

@@ -49,15 +49,15 @@ function compile(source, options) {
   return compileBytes(bytes, normalizeCompileOptions(options ?? {}))
 }
 
-/** compile() with options already checked: `{ engine, cacheDir }`. */
-function compileBytes(bytes, { engine, cacheDir }) {
-  return callNative(() => CompiledModule.compile(bytes, engine, cacheDir))
+/** compile() with options already checked: `{ engine, cacheDir, cacheMaxBytes }`. */
+function compileBytes(bytes, { engine, cacheDir, cacheMaxBytes }) {
+  return callNative(() => CompiledModule.compile(bytes, engine, cacheDir, cacheMaxBytes))
 }
 
 /** compileBytes() off the main thread. */
-async function compileBytesAsync(bytes, { engine, cacheDir }) {
+async function compileBytesAsync(bytes, { engine, cacheDir, cacheMaxBytes }) {
   try {
-    return await CompiledModule.compileAsync(bytes, engine, cacheDir)
+    return await CompiledModule.compileAsync(bytes, engine, cacheDir, cacheMaxBytes)
   } catch (err) {
     throw fromNative(err)
   }

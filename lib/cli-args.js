@@ -17,7 +17,11 @@ const EXIT_USAGE = 2 // bad flags, unreadable module or preopen directory
 const EXIT_FAILURE = 1 // runtime unavailable or an unexpected host error
 const EXIT_TRAP = 134 // 128 + SIGABRT, what wasmtime uses for a trap
 
+// `x-wasi cache <action>`: the on-disk cache of compiled modules.
+const CACHE_ACTIONS = ['dir', 'size', 'clean']
+
 const USAGE = `Usage: x-wasi [run] [OPTIONS] <MODULE.wasm> [ARGS]...
+       x-wasi cache dir | size | clean
        x-wasi help | --help | --version
 
 Runs a WASI (preview 1) module with @x/wasi. Options must come before the
@@ -39,6 +43,14 @@ Options:
   -V, --version           Print the version.
 
 Every option also accepts the --name=value form; -- ends the options.
+
+The on-disk cache of compiled modules ($X_WASI_CACHE_DIR, else
+$XDG_CACHE_HOME/x-wasi or ~/.cache/x-wasi; at most $X_WASI_CACHE_MAX_BYTES,
+default 1 GiB, least recently used entries removed first):
+  x-wasi cache dir        Print its directory.
+  x-wasi cache size       Print how much it holds, and its limit.
+  x-wasi cache clean      Remove every entry.
+(A module file named 'cache' runs with: x-wasi run cache.)
 
 For Go's test runner use x-wasi-go (beside x-wasi), which adds --dir=/ and
 the PWD and PATH of the caller, like Go's go_wasip1_wasm_exec for wasmtime:
@@ -78,6 +90,7 @@ const FLAG_OPTIONS = new Map([
  */
 function parseCommandLine(argv, processEnv = {}) {
   if (argv[0] === 'help') return { command: 'help' }
+  if (argv[0] === 'cache') return parseCacheCommand(argv.slice(1))
   const rest = argv[0] === 'run' ? argv.slice(1) : argv
   const run = { command: 'run', dirs: [], env: {}, engine: undefined, mode: 'native', argv0: undefined }
 
@@ -98,6 +111,15 @@ function parseCommandLine(argv, processEnv = {}) {
     applyOption(run, name, value, processEnv)
   }
   throw new UsageError('missing the module path')
+}
+
+/** `cache <action>` → { command: 'cache', action }. */
+function parseCacheCommand(rest) {
+  const expected = CACHE_ACTIONS.join(', ')
+  if (rest.length === 0) throw new UsageError(`'cache' needs an action (${expected})`)
+  if (!CACHE_ACTIONS.includes(rest[0])) throw new UsageError(`unknown cache action '${rest[0]}' (expected ${expected})`)
+  if (rest.length > 1) throw new UsageError(`'cache ${rest[0]}' takes no arguments`)
+  return { command: 'cache', action: rest[0] }
 }
 
 function splitOption(arg) {
@@ -193,6 +215,7 @@ function toWasiOptions(run, resolveHost = (host) => host) {
 }
 
 module.exports = {
+  CACHE_ACTIONS,
   ENGINES,
   EXIT_FAILURE,
   EXIT_TRAP,

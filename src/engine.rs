@@ -7,14 +7,13 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
 
 use wasmer::sys::{Cranelift, Singlepass};
 use wasmer::{Engine, Module};
 
-use crate::cache;
+use crate::cache::{self, DiskCache};
 use crate::errors::{js_error, ErrorKind};
 use crate::options::EngineKind;
 
@@ -144,7 +143,7 @@ impl Origin {
 pub fn compile(
     kind: EngineKind,
     bytes: &[u8],
-    disk_cache: Option<&Path>,
+    disk_cache: Option<DiskCache>,
 ) -> napi::Result<(Arc<Compiled>, Origin)> {
     let module_hash = blake3::hash(bytes);
     let key = (kind, module_hash);
@@ -158,14 +157,15 @@ pub fn compile(
         ));
     }
     let engine = new_engine(kind);
-    let disk_key = disk_cache.map(|dir| (dir, cache::cache_key(&module_hash, &engine)));
-    let (module, origin) = match disk_key.and_then(|(dir, key)| cache::load(dir, &key, &engine)) {
+    let disk_key = disk_cache.map(|disk| (disk, cache::cache_key(&module_hash, &engine)));
+    let loaded = disk_key.and_then(|(disk, key)| cache::load(disk.dir, &key, &engine));
+    let (module, origin) = match loaded {
         Some(module) => (module, Origin::Disk),
         None => {
             let module = compile_uncached(&engine, bytes)?;
-            if let Some((dir, key)) = disk_key {
+            if let Some((disk, key)) = disk_key {
                 // A cache we cannot write costs the next start a compile, nothing more.
-                let _ = cache::store(dir, &key, &module);
+                let _ = cache::store(disk, &key, &module);
             }
             (module, Origin::Compiled)
         }

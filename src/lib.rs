@@ -46,6 +46,7 @@ use napi::Env;
 use napi::Task;
 use napi_derive::napi;
 
+use crate::cache::DiskCache;
 use crate::errors::{type_error, wasi_error};
 use crate::host_functions::SyncBridge;
 use crate::interrupt::Interrupt;
@@ -101,18 +102,22 @@ impl CompiledModule {
 #[napi]
 impl CompiledModule {
     /// Compiles `bytes` with `engine` (`cranelift` or `singlepass`), taking
-    /// the result from the in-process cache or from the on-disk cache in
-    /// `cache_dir` (none when absent) when there.
+    /// the result from a live module of this process or from the on-disk
+    /// cache in `cache_dir` (none when absent) when there; that cache holds
+    /// at most `cache_max_bytes` (plus the entry just stored).
     #[napi(factory)]
     pub fn compile(
         env: Env,
         bytes: Uint8Array,
         engine: String,
         cache_dir: Option<String>,
+        cache_max_bytes: Option<f64>,
     ) -> napi::Result<Self> {
         let kind = EngineKind::parse(&engine)?;
-        let (compiled, origin) =
-            engine::compile(kind, &bytes, cache_dir.as_deref().map(Path::new))?;
+        let disk = cache_dir
+            .as_deref()
+            .map(|dir| DiskCache::new(Path::new(dir), cache_max_bytes));
+        let (compiled, origin) = engine::compile(kind, &bytes, disk)?;
         CompiledModule::new(&env, compiled, origin)
     }
 
@@ -123,12 +128,14 @@ impl CompiledModule {
         bytes: Uint8Array,
         engine: String,
         cache_dir: Option<String>,
+        cache_max_bytes: Option<f64>,
     ) -> napi::Result<AsyncTask<CompileTask>> {
         let kind = EngineKind::parse(&engine)?;
         Ok(AsyncTask::new(CompileTask {
             bytes: bytes.to_vec(),
             kind,
             cache_dir,
+            cache_max_bytes,
         }))
     }
 
@@ -194,6 +201,7 @@ pub struct CompileTask {
     bytes: Vec<u8>,
     kind: EngineKind,
     cache_dir: Option<String>,
+    cache_max_bytes: Option<f64>,
 }
 
 impl Task for CompileTask {
@@ -201,11 +209,11 @@ impl Task for CompileTask {
     type JsValue = CompiledModule;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        engine::compile(
-            self.kind,
-            &self.bytes,
-            self.cache_dir.as_deref().map(Path::new),
-        )
+        let disk = self
+            .cache_dir
+            .as_deref()
+            .map(|dir| DiskCache::new(Path::new(dir), self.cache_max_bytes));
+        engine::compile(self.kind, &self.bytes, disk)
     }
 
     fn resolve(
