@@ -31,6 +31,12 @@ export declare class CompiledModule {
   /** The compiler it was compiled with. */
   get engine(): string
   /**
+   * `engine: 'auto'` ran the fast tier for a module it has seen before:
+   * optimized code for it should be compiled into the disk cache (the JS
+   * layer does so in a background process).
+   */
+  get optimizeLater(): boolean
+  /**
    * Drops this object's hold on the machine code now rather than when
    * the garbage collector gets to it (`start(bytes)` and `run(bytes)` call
    * it once their run holds the module). Runs and reactors using it keep

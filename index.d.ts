@@ -132,10 +132,13 @@ export interface WASIOptions {
   stderr?: number
   /**
    * The compiler for the native path: `'cranelift'` (optimising; slower to
-   * compile, faster code) or `'singlepass'` (compiles in linear time, slower
-   * code). Ignored by modules that V8 runs. Default: `'cranelift'`.
+   * compile, faster code), `'singlepass'` (compiles in linear time, slower
+   * code) or `'auto'`: Cranelift's code from the disk cache when there, else
+   * Singlepass now and, for a module the cache has seen before, Cranelift
+   * into the cache in a background process. Ignored by modules that V8
+   * runs. Default: `'auto'`.
    */
-  engine?: 'cranelift' | 'singlepass'
+  engine?: 'auto' | 'cranelift' | 'singlepass'
   /**
    * Narrows the WASI import names provided. By default both
    * `wasi_snapshot_preview1` and `wasi_unstable` are provided at once, each
@@ -265,6 +268,11 @@ export declare class CompiledModule {
   readonly origin: 'memory' | 'disk' | 'compiled'
   /** The compiler it was compiled with. */
   readonly engine: 'cranelift' | 'singlepass'
+  /**
+   * `engine: 'auto'` ran Singlepass for a module its disk cache had seen
+   * before: Cranelift is compiling it into the cache in the background.
+   */
+  readonly optimizeLater: boolean
   /**
    * Frees the compiled code now instead of when the garbage collector
    * collects this object (runs and instances already using it keep it until

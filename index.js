@@ -12,6 +12,7 @@ const { checkImports, mergeImports, hostDispatcher, hostError } = require('./lib
 const { normalizeRunOptions, startRun, abortError } = require('./lib/run')
 const { wrapInstance } = require('./lib/native-instance')
 const { removeTreeDir } = require('./lib/memory-tree')
+const { optimizeInBackground } = require('./lib/tiering')
 
 /** Bytes of a `.wasm` file as a Uint8Array, without copying; else null. */
 function wasmBytes(source) {
@@ -49,18 +50,29 @@ function compile(source, options) {
   return compileBytes(bytes, normalizeCompileOptions(options ?? {}))
 }
 
-/** compile() with options already checked: `{ engine, cacheDir, cacheMaxBytes }`. */
-function compileBytes(bytes, { engine, cacheDir, cacheMaxBytes }) {
-  return callNative(() => CompiledModule.compile(bytes, engine, cacheDir, cacheMaxBytes))
+/**
+ * compile() with options already checked: `{ engine, cacheDir, cacheMaxBytes }`.
+ * With `engine: 'auto'` the module may come from the fast tier while
+ * optimized code is made in the background (lib/tiering.js).
+ */
+function compileBytes(bytes, options) {
+  const { engine, cacheDir, cacheMaxBytes } = options
+  const module = callNative(() => CompiledModule.compile(bytes, engine, cacheDir, cacheMaxBytes))
+  if (module.optimizeLater) optimizeInBackground(bytes, options)
+  return module
 }
 
 /** compileBytes() off the main thread. */
-async function compileBytesAsync(bytes, { engine, cacheDir, cacheMaxBytes }) {
+async function compileBytesAsync(bytes, options) {
+  const { engine, cacheDir, cacheMaxBytes } = options
+  let module
   try {
-    return await CompiledModule.compileAsync(bytes, engine, cacheDir, cacheMaxBytes)
+    module = await CompiledModule.compileAsync(bytes, engine, cacheDir, cacheMaxBytes)
   } catch (err) {
     throw fromNative(err)
   }
+  if (module.optimizeLater) optimizeInBackground(bytes, options)
+  return module
 }
 
 /** The guest's linear memory, as `wasi.memory` (see WASI#memory). */

@@ -29,8 +29,9 @@ function tempDir() {
 }
 
 // A child that compiles variants of hello (the same code, a custom section
-// naming the variant: another cache key each) with the given options, runs
-// each, and prints the modules' origins on stderr, comma-separated.
+// naming the variant: another cache key each) with the given options
+// (Cranelift unless told), runs each, and prints the modules' origins on
+// stderr, comma-separated.
 const CHILD = `
 const { WASI, compile } = require(process.argv[1])
 const base = require('node:fs').readFileSync(process.argv[2])
@@ -38,7 +39,8 @@ const origins = []
 for (const variant of process.argv[3].split(',')) {
   const name = Buffer.from('variant'), payload = Buffer.from(variant)
   const section = Buffer.concat([Buffer.from([name.length]), name, payload])
-  const module = compile(Buffer.concat([base, Buffer.from([0, section.length]), section]), JSON.parse(process.argv[4]))
+  const options = { engine: 'cranelift', ...JSON.parse(process.argv[4]) }
+  const module = compile(Buffer.concat([base, Buffer.from([0, section.length]), section]), options)
   const code = new WASI({ returnOnExit: true }).start(module)
   if (code !== 0) process.exit(3)
   origins.push(module.origin)

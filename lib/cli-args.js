@@ -6,7 +6,7 @@
 
 const path = require('node:path')
 
-const ENGINES = ['cranelift', 'singlepass']
+const ENGINES = ['auto', 'cranelift', 'singlepass']
 // native: wasmer compiles and runs the module (`wasi.start(bytes)`);
 // v8: V8 runs it with our syscalls (`WebAssembly.instantiate(bytes,
 // wasi.getImportObject())`, then `wasi.start(instance)`), as with node:wasi.
@@ -33,8 +33,11 @@ Options:
                           given (--dir ./data is ./data in the guest).
   --env <NAME[=VAL]>      Set NAME=VAL in the guest environment; a bare NAME
                           inherits the value from this process (skipped if unset).
-  --engine <ENGINE>       Compiler: cranelift or singlepass (default: the
-                          addon's default). Native mode only.
+  --engine <ENGINE>       auto (default): Cranelift's code from the disk
+                          cache when there, else Singlepass now (and, for a
+                          module run before, Cranelift into the cache in the
+                          background); or always cranelift or singlepass.
+                          Native mode only.
   --mode <MODE>           Who runs the module: native (default; wasmer
                           compiles and runs it) or v8 (V8 runs it, as
                           node:wasi does, with @x/wasi's syscalls).
@@ -140,7 +143,7 @@ function applyOption(run, name, value, processEnv) {
     }
     case '--engine':
       if (!ENGINES.includes(value)) {
-        throw new UsageError(`unknown engine '${value}' (expected ${ENGINES.join(' or ')})`)
+        throw new UsageError(`unknown engine '${value}' (expected ${ENGINES.join(', ')})`)
       }
       run.engine = value
       break

@@ -2,7 +2,8 @@
 // The on-disk cache of compiled modules, as users and `x-wasi cache` see it:
 // where it is, how big it may grow, what it holds, emptying it. Entries are
 // written, read and evicted by the addon (src/cache.rs); this file knows
-// their names only: `<64 hex>.module`, and `.<…>.tmp` while being written.
+// their names only: `<64 hex>.module`, `.<…>.tmp` while being written, and
+// `<64 hex>.seen` for modules engine 'auto' has run.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -12,7 +13,9 @@ const path = require('node:path')
 const DEFAULT_MAX_BYTES = 2 ** 30
 
 const ENTRY = /^[0-9a-f]{64}\.module$/
-const TEMP = /^\.[0-9a-f]{64}\.\d+\.[0-9a-f]+\.tmp$/
+const TEMP = /^\.[0-9a-f]{32,64}\.\d+\.[0-9a-z]+\.tmp$/
+// engine 'auto' marks the modules it has seen (src/cache.rs seen_before).
+const MARKER = /^[0-9a-f]{64}\.seen$/
 
 const UNITS = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }
 
@@ -73,14 +76,14 @@ function usage(dir) {
 }
 
 /**
- * Removes every entry (and temporary file) of the cache in `dir`, nothing
- * else; returns `{ entries, bytes }` removed. A process loading an entry
+ * Removes every entry (and temporary file, and seen-module marker) of the
+ * cache in `dir`, nothing else; returns `{ entries, bytes }` removed. A process loading an entry
  * meanwhile still reads it whole, or compiles again.
  */
 function clean(dir) {
   let entries = 0
   let bytes = 0
-  for (const { file, bytes: size } of [...filesOf(dir, ENTRY), ...filesOf(dir, TEMP)]) {
+  for (const { file, bytes: size } of [...filesOf(dir, ENTRY), ...filesOf(dir, TEMP), ...filesOf(dir, MARKER)]) {
     try {
       fs.unlinkSync(file)
     } catch (err) {

@@ -8,7 +8,7 @@ const { checkImports } = require('./host-imports')
 const { materializeTree, removeTreeDir } = require('./memory-tree')
 const { defaultCacheDir, defaultMaxBytes } = require('./disk-cache')
 
-const ENGINES = ['cranelift', 'singlepass']
+const ENGINES = ['auto', 'cranelift', 'singlepass']
 const VERSIONS = ['preview1', 'unstable']
 
 function isPlainObject(value) {
@@ -125,7 +125,7 @@ function checkChoice(name, value, choices, fallback) {
  * caching is off.
  */
 function normalizeCompileOptions(options) {
-  const engine = checkChoice('engine', options.engine, ENGINES, 'cranelift')
+  const engine = checkChoice('engine', options.engine, ENGINES, 'auto')
   const cache = checkBoolean('cache', options.cache, true)
   let cacheDir
   if (options.cacheDir !== undefined) {

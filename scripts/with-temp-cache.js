@@ -1,7 +1,9 @@
 'use strict'
 // `node scripts/with-temp-cache.js CMD [ARGS...]`: runs CMD with the on-disk
 // cache of compiled modules (X_WASI_CACHE_DIR) in a fresh temporary
-// directory, removed afterwards, so `npm test` never writes the user's cache.
+// directory, removed afterwards, so `npm test` never writes the user's cache;
+// and without background compiles (engine 'auto'), which would outlive it
+// (tiering.test.js turns them on where it tests them).
 
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -17,7 +19,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x-wasi-test-cache-'))
 let status = 1
 try {
   const bin = command === 'node' ? process.execPath : command
-  const child = spawnSync(bin, args, { stdio: 'inherit', env: { ...process.env, X_WASI_CACHE_DIR: dir } })
+  const child = spawnSync(bin, args, { stdio: 'inherit', env: { ...process.env, X_WASI_CACHE_DIR: dir, X_WASI_NO_BACKGROUND_COMPILE: '1' } })
   if (child.error) throw child.error
   status = child.status ?? 1
 } finally {

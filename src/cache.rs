@@ -33,8 +33,12 @@ const HEADER_LEN: usize = MAGIC.len() + 32 + 8 + 32;
 const ENTRY_SUFFIX: &str = ".module";
 const TEMP_SUFFIX: &str = ".tmp";
 
+const MARKER_SUFFIX: &str = ".seen";
+
 /// A temporary file this old was left by a writer that died mid-write.
 const STALE_TEMP: Duration = Duration::from_secs(3600);
+/// A module not run for this long counts as never seen again.
+const STALE_MARKER: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The limit when none is given (lib/options.js gives one: the same).
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
@@ -125,6 +129,20 @@ pub fn load(dir: &Path, key: &blake3::Hash, engine: &Engine) -> Option<Module> {
     }
 }
 
+/// Whether this cache has seen `module_hash` before (`engine: 'auto'`
+/// compiles optimized code only for those); marks it seen. A marker is an
+/// empty file named after the module's bytes; unused ones are swept by
+/// `evict` after `STALE_MARKER`.
+pub fn seen_before(dir: &Path, module_hash: &blake3::Hash) -> bool {
+    let marker = dir.join(format!("{}{MARKER_SUFFIX}", module_hash.to_hex()));
+    if marker.exists() {
+        mark_used(&marker);
+        return true;
+    }
+    let _ = fs::create_dir_all(dir).and_then(|()| fs::File::create(&marker));
+    false
+}
+
 /// Records a hit for eviction: the entry's mtime is its last use.
 fn mark_used(path: &Path) {
     if let Ok(file) = fs::File::open(path) {
@@ -157,11 +175,13 @@ fn evict(dir: &Path, max_bytes: u64, keep: &Path) -> std::io::Result<()> {
         if name.ends_with(ENTRY_SUFFIX) && meta.is_file() {
             total += meta.len();
             entries.push((modified, item.path(), meta.len()));
-        } else if name.starts_with('.')
-            && name.ends_with(TEMP_SUFFIX)
-            && now.duration_since(modified).unwrap_or_default() > STALE_TEMP
-        {
-            let _ = fs::remove_file(item.path());
+        } else {
+            let age = now.duration_since(modified).unwrap_or_default();
+            let stale = (name.starts_with('.') && name.ends_with(TEMP_SUFFIX) && age > STALE_TEMP)
+                || (name.ends_with(MARKER_SUFFIX) && age > STALE_MARKER);
+            if stale {
+                let _ = fs::remove_file(item.path());
+            }
         }
     }
     if total <= max_bytes {

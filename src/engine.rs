@@ -179,3 +179,69 @@ pub fn compile(
     live_insert(key, &compiled);
     Ok((compiled, origin))
 }
+
+/// What `compile_auto` chose.
+pub struct AutoCompiled {
+    pub compiled: Arc<Compiled>,
+    pub origin: Origin,
+    /// The fast tier ran for a module this cache has seen before: the caller
+    /// should have Cranelift compile it into the disk cache in the
+    /// background, so that a later run finds optimized code.
+    pub optimize_later: bool,
+}
+
+/// `engine: 'auto'`: optimized code where it exists (a live Cranelift
+/// module, the disk cache's Cranelift entry), else Singlepass now, which
+/// compiles ~4x faster and behaves the same (both are wasmer: same traps,
+/// limits, host functions). A module seen before by this disk cache also
+/// asks for its optimized code to be made (see `optimize_later`); one run
+/// once (`go test -exec`) costs nobody a Cranelift compile.
+pub fn compile_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> napi::Result<AutoCompiled> {
+    let module_hash = blake3::hash(bytes);
+    let live = |kind| live_get(&(kind, module_hash));
+    let found = |compiled, origin| AutoCompiled {
+        compiled,
+        origin,
+        optimize_later: false,
+    };
+    if let Some(compiled) = live(EngineKind::Cranelift) {
+        return Ok(found(compiled, Origin::Memory));
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Err(js_error(
+            ErrorKind::Compile,
+            "WebAssembly.Module(): expected magic word 00 61 73 6d: not a wasm binary",
+        ));
+    }
+    if let Some(disk) = disk_cache {
+        let engine = new_engine(EngineKind::Cranelift);
+        let key = cache::cache_key(&module_hash, &engine);
+        if let Some(module) = cache::load(disk.dir, &key, &engine) {
+            let compiled = Arc::new(Compiled {
+                module,
+                engine,
+                kind: EngineKind::Cranelift,
+                native_bytes: bytes.len() as i64 * NATIVE_BYTES_PER_WASM_BYTE,
+            });
+            live_insert((EngineKind::Cranelift, module_hash), &compiled);
+            return Ok(found(compiled, Origin::Disk));
+        }
+    }
+    if let Some(compiled) = live(EngineKind::Singlepass) {
+        return Ok(found(compiled, Origin::Memory));
+    }
+    // The fast tier is not stored: a module run once must not cost the
+    // cache its size; one run again gets Cranelift's entry instead.
+    let Ok((compiled, origin)) = compile(EngineKind::Singlepass, bytes, None) else {
+        // Singlepass lacks some features (e.g. multi-value results):
+        // Cranelift compiles what it refuses, and reports what is invalid.
+        let (compiled, origin) = compile(EngineKind::Cranelift, bytes, disk_cache)?;
+        return Ok(found(compiled, origin));
+    };
+    let optimize_later = disk_cache.is_some_and(|disk| cache::seen_before(disk.dir, &module_hash));
+    Ok(AutoCompiled {
+        compiled,
+        origin,
+        optimize_later,
+    })
+}

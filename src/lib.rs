@@ -67,6 +67,8 @@ pub struct CompiledModule {
     compiled: Option<Arc<engine::Compiled>>,
     kind: EngineKind,
     origin: engine::Origin,
+    /// See `engine::AutoCompiled`.
+    optimize_later: bool,
 }
 
 impl CompiledModule {
@@ -81,6 +83,7 @@ impl CompiledModule {
             kind: compiled.kind,
             compiled: Some(compiled),
             origin,
+            optimize_later: false,
         })
     }
 
@@ -90,6 +93,19 @@ impl CompiledModule {
             env.adjust_external_memory(-compiled.native_bytes)?;
         }
         Ok(())
+    }
+
+    /// `engine` is `auto`, `cranelift` or `singlepass`.
+    fn compile_now(
+        env: &Env,
+        bytes: &[u8],
+        engine: &str,
+        disk: Option<DiskCache>,
+    ) -> napi::Result<Self> {
+        let (compiled, origin, optimize_later) = compile_choice(bytes, engine, disk)?;
+        let mut module = CompiledModule::new(env, compiled, origin)?;
+        module.optimize_later = optimize_later;
+        Ok(module)
     }
 
     fn compiled(&self) -> napi::Result<&engine::Compiled> {
@@ -113,12 +129,10 @@ impl CompiledModule {
         cache_dir: Option<String>,
         cache_max_bytes: Option<f64>,
     ) -> napi::Result<Self> {
-        let kind = EngineKind::parse(&engine)?;
         let disk = cache_dir
             .as_deref()
             .map(|dir| DiskCache::new(Path::new(dir), cache_max_bytes));
-        let (compiled, origin) = engine::compile(kind, &bytes, disk)?;
-        CompiledModule::new(&env, compiled, origin)
+        CompiledModule::compile_now(&env, &bytes, &engine, disk)
     }
 
     /// `compile` on a thread of the libuv pool, so the event loop keeps
@@ -130,10 +144,12 @@ impl CompiledModule {
         cache_dir: Option<String>,
         cache_max_bytes: Option<f64>,
     ) -> napi::Result<AsyncTask<CompileTask>> {
-        let kind = EngineKind::parse(&engine)?;
+        if engine != "auto" {
+            EngineKind::parse(&engine)?;
+        }
         Ok(AsyncTask::new(CompileTask {
             bytes: bytes.to_vec(),
-            kind,
+            engine,
             cache_dir,
             cache_max_bytes,
         }))
@@ -150,6 +166,14 @@ impl CompiledModule {
     #[napi(getter)]
     pub fn engine(&self) -> &'static str {
         self.kind.as_str()
+    }
+
+    /// `engine: 'auto'` ran the fast tier for a module it has seen before:
+    /// optimized code for it should be compiled into the disk cache (the JS
+    /// layer does so in a background process).
+    #[napi(getter)]
+    pub fn optimize_later(&self) -> bool {
+        self.optimize_later
     }
 
     /// Drops this object's hold on the machine code now rather than when
@@ -196,16 +220,31 @@ impl ObjectFinalize for CompiledModule {
     }
 }
 
+/// Compiles with the engine named (`auto` picks a tier, see
+/// `engine::compile_auto`); says whether optimized code should be made later.
+fn compile_choice(
+    bytes: &[u8],
+    engine: &str,
+    disk: Option<DiskCache>,
+) -> napi::Result<(Arc<engine::Compiled>, engine::Origin, bool)> {
+    if engine == "auto" {
+        let auto = engine::compile_auto(bytes, disk)?;
+        return Ok((auto.compiled, auto.origin, auto.optimize_later));
+    }
+    let (compiled, origin) = engine::compile(EngineKind::parse(engine)?, bytes, disk)?;
+    Ok((compiled, origin, false))
+}
+
 /// A compile for `CompiledModule.compileAsync`.
 pub struct CompileTask {
     bytes: Vec<u8>,
-    kind: EngineKind,
+    engine: String,
     cache_dir: Option<String>,
     cache_max_bytes: Option<f64>,
 }
 
 impl Task for CompileTask {
-    type Output = (Arc<engine::Compiled>, engine::Origin);
+    type Output = (Arc<engine::Compiled>, engine::Origin, bool);
     type JsValue = CompiledModule;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
@@ -213,15 +252,17 @@ impl Task for CompileTask {
             .cache_dir
             .as_deref()
             .map(|dir| DiskCache::new(Path::new(dir), self.cache_max_bytes));
-        engine::compile(self.kind, &self.bytes, disk)
+        compile_choice(&self.bytes, &self.engine, disk)
     }
 
     fn resolve(
         &mut self,
         env: Env,
-        (compiled, origin): Self::Output,
+        (compiled, origin, optimize_later): Self::Output,
     ) -> napi::Result<CompiledModule> {
-        CompiledModule::new(&env, compiled, origin)
+        let mut module = CompiledModule::new(&env, compiled, origin)?;
+        module.optimize_later = optimize_later;
+        Ok(module)
     }
 }
 
