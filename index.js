@@ -13,6 +13,7 @@ const { normalizeRunOptions, startRun, abortError } = require('./lib/run')
 const { wrapInstance } = require('./lib/native-instance')
 const { removeTreeDir } = require('./lib/memory-tree')
 const { optimizeInBackground } = require('./lib/tiering')
+const { keepRecent } = require('./lib/recent-modules')
 
 /** Bytes of a `.wasm` file as a Uint8Array, without copying; else null. */
 function wasmBytes(source) {
@@ -246,8 +247,8 @@ class WASI {
       this.#markStarted()
       outcome = callNative(() => this.#handle.startNative(module, options))
     } finally {
-      // A module compiled for this call: its code goes now, not at GC.
-      if (own) module.release()
+      // A module compiled for this call: its code goes soon, not at GC.
+      if (own) keepRecent(module)
       this.#removeTemporaryDirs()
     }
     if (outcome.hostThrew) throw this.#hostError()
@@ -275,8 +276,8 @@ class WASI {
       const native = this.#nativeOptions(module, runOptions.imports, runOptions.maxMemory)
       return await startRun(this.#handle, module, runOptions, native, () => this.#hostError())
     } finally {
-      // A module compiled for this call: its code goes now, not at GC.
-      if (bytes !== null) module?.release()
+      // A module compiled for this call: its code goes soon, not at GC.
+      if (bytes !== null && module) keepRecent(module)
       // The run's thread has dropped the WASI state by the time startRun
       // settles; without a run (a compile error) drop it here.
       this.#handle.release()
@@ -319,7 +320,7 @@ class WASI {
       native = callNative(() => this.#handle.initializeNative(module, options))
     } finally {
       // The instance's store holds the code from here on.
-      if (own) module.release()
+      if (own) keepRecent(module)
     }
     const instance = wrapInstance(native, this.#host, () => this.#hostError())
     const { exports } = instance

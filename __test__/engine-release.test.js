@@ -129,3 +129,20 @@ test('release(): a released module cannot start; runs and instances using it go 
   assert.equal(exports.add(2, 3), 5)
   assert.equal(exports.initialize_calls(), 1)
 })
+
+test('start(bytes) keeps its module a little while: the same bytes again come from memory', () => {
+  const fs = require('node:fs')
+  const { WASI, compile } = require('..')
+  const { fixture } = require('./fixtures')
+  const bytes = fs.readFileSync(fixture('wat:mixed_namespaces'))
+  const options = { cache: false, engine: 'cranelift', returnOnExit: true }
+  const devNull = fs.openSync('/dev/null', 'w')
+  try {
+    new WASI({ ...options, args: ['a'], stdout: devNull }).start(bytes)
+  } finally {
+    fs.closeSync(devNull)
+  }
+  const again = compile(bytes, { cache: false, engine: 'cranelift' })
+  assert.equal(again.origin, 'memory')
+  again.release()
+})
