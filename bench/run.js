@@ -14,6 +14,7 @@
 //
 //   node bench/run.js [--runs 5] [--workloads hello,cpu] [--runtimes wasmtime,node]
 //                     [--startup-runs 20] [--calls 1000000] [--no-setup] [--no-write]
+//                     [--no-lifecycle]  (skips bench/module-memory.js and bench/go-test-exec.js)
 
 const { execFileSync, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -247,6 +248,9 @@ function parseOptions(argv) {
       timeout: { type: 'string', default: '600' },
       'no-setup': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
+      // bench/module-memory.js and bench/go-test-exec.js (the latter builds
+      // and runs 37 std test binaries per runtime: minutes).
+      'no-lifecycle': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -266,6 +270,7 @@ function parseOptions(argv) {
     runtimes: list('runtimes'),
     setup: !values['no-setup'],
     write: !values['no-write'],
+    lifecycle: !values['no-lifecycle'],
   }
 }
 
@@ -305,6 +310,14 @@ function main() {
     ...(wasmtime.path ? ['--wasmtime', wasmtime.path] : []),
   ])
 
+  let lifecycle = ''
+  if (options.lifecycle) {
+    process.stderr.write('bench: memory over distinct modules...\n')
+    lifecycle += execFileSync(NODE, [path.join(__dirname, 'module-memory.js'), builds.hello.wasm], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    process.stderr.write('bench: go test -exec...\n')
+    lifecycle += '\n' + execFileSync(NODE, [path.join(__dirname, 'go-test-exec.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  }
+
   const markdown = report.render({
     machine,
     addonChanged: report.addonBuild() !== addonBuild,
@@ -319,9 +332,10 @@ function main() {
     syscalls,
     wasmtime,
   })
-  process.stdout.write(markdown)
+  const full = lifecycle ? `${markdown}\n## Module lifecycle: memory over distinct modules, go test -exec\n\n${lifecycle}` : markdown
+  process.stdout.write(full)
   if (options.write) {
-    fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), markdown)
+    fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), full)
     process.stderr.write('bench: wrote bench/RESULTS.md\n')
   }
 }
