@@ -13,15 +13,16 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class CompiledModule {
   /**
    * Compiles `bytes` with `engine` (`cranelift` or `singlepass`), taking
-   * the result from the in-process cache or from the on-disk cache in
-   * `cache_dir` (none when absent) when there.
+   * the result from a live module of this process or from the on-disk
+   * cache in `cache_dir` (none when absent) when there; that cache holds
+   * at most `cache_max_bytes` (plus the entry just stored).
    */
-  static compile(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null): CompiledModule
+  static compile(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null, cacheMaxBytes?: number | undefined | null): CompiledModule
   /**
    * `compile` on a thread of the libuv pool, so the event loop keeps
    * going while Cranelift works (`run()` compiles this way).
    */
-  static compileAsync(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null): Promise<CompiledModule>
+  static compileAsync(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null, cacheMaxBytes?: number | undefined | null): Promise<CompiledModule>
   /**
    * `memory` (compiled earlier in this process), `disk` (on-disk cache) or
    * `compiled` (compiled by this call).
@@ -29,6 +30,19 @@ export declare class CompiledModule {
   get origin(): string
   /** The compiler it was compiled with. */
   get engine(): string
+  /**
+   * `engine: 'auto'` ran the fast tier for a module it has seen before:
+   * optimized code for it should be compiled into the disk cache (the JS
+   * layer does so in a background process).
+   */
+  get optimizeLater(): boolean
+  /**
+   * Drops this object's hold on the machine code now rather than when
+   * the garbage collector gets to it (`start(bytes)` and `run(bytes)` call
+   * it once their run holds the module). Runs and reactors using it keep
+   * it alive themselves.
+   */
+  release(): void
   /**
    * The module's function imports, with their types, for the JS layer to
    * match against host functions.

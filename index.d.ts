@@ -134,10 +134,13 @@ export interface WASIOptions {
   stderr?: number
   /**
    * The compiler for the native path: `'cranelift'` (optimising; slower to
-   * compile, faster code) or `'singlepass'` (compiles in linear time, slower
-   * code). Ignored by modules that V8 runs. Default: `'cranelift'`.
+   * compile, faster code), `'singlepass'` (compiles in linear time, slower
+   * code) or `'auto'`: Cranelift's code from the disk cache when there, else
+   * Singlepass now and, for a module the cache has seen before, Cranelift
+   * into the cache in a background process. Ignored by modules that V8
+   * runs. Default: `'auto'`.
    */
-  engine?: 'cranelift' | 'singlepass'
+  engine?: 'auto' | 'cranelift' | 'singlepass'
   /**
    * Which WASI name `wasiImport` holds (node:wasi requires this option).
    * Default: `'preview1'`. `getImportObject()` and native runs always
@@ -156,6 +159,14 @@ export interface WASIOptions {
    * `x-wasi` in `$XDG_CACHE_HOME` (or `~/.cache`).
    */
   cacheDir?: string
+  /**
+   * How many bytes of compiled modules the on-disk cache may hold: after
+   * storing one, the least recently used entries are removed until the rest
+   * fit (the entry just stored is kept even when larger). Default:
+   * `$X_WASI_CACHE_MAX_BYTES` (bytes, or with a unit: `512M`, `2G`), else
+   * 1 GiB.
+   */
+  cacheMaxBytes?: number
   /**
    * JS host functions for the module's non-WASI imports, natively and in V8
    * mode (merged into `getImportObject()`). `start()`, `run()` and
@@ -248,7 +259,7 @@ export interface NativeInstance {
 }
 
 /** The options of `compile()`: how the native path compiles and caches a module. */
-export type CompileOptions = Pick<WASIOptions, 'engine' | 'cache' | 'cacheDir'>
+export type CompileOptions = Pick<WASIOptions, 'engine' | 'cache' | 'cacheDir' | 'cacheMaxBytes'>
 
 /**
  * A module compiled for the native path by `compile()`: pass it to
@@ -264,6 +275,17 @@ export declare class CompiledModule {
   readonly origin: 'memory' | 'disk' | 'compiled'
   /** The compiler it was compiled with. */
   readonly engine: 'cranelift' | 'singlepass'
+  /**
+   * `engine: 'auto'` ran Singlepass for a module its disk cache had seen
+   * before: Cranelift is compiling it into the cache in the background.
+   */
+  readonly optimizeLater: boolean
+  /**
+   * Frees the compiled code now instead of when the garbage collector
+   * collects this object (runs and instances already using it keep it until
+   * they end). Using the module afterwards throws.
+   */
+  release(): void
 }
 
 /**

@@ -13,6 +13,8 @@ const { normalizeRunOptions, startRun, abortError } = require('./lib/run')
 const { wrapInstance } = require('./lib/native-instance')
 const { removeTreeDir } = require('./lib/memory-tree')
 const { isMainThread } = require('node:worker_threads')
+const { optimizeInBackground } = require('./lib/tiering')
+const { keepRecent } = require('./lib/recent-modules')
 
 /** Bytes of a `.wasm` file as a Uint8Array, without copying; else null. */
 function wasmBytes(source) {
@@ -60,18 +62,29 @@ function compile(source, options) {
   return compileBytes(bytes, normalizeCompileOptions(options ?? {}))
 }
 
-/** compile() with options already checked: `{ engine, cacheDir }`. */
-function compileBytes(bytes, { engine, cacheDir }) {
-  return callNative(() => CompiledModule.compile(bytes, engine, cacheDir))
+/**
+ * compile() with options already checked: `{ engine, cacheDir, cacheMaxBytes }`.
+ * With `engine: 'auto'` the module may come from the fast tier while
+ * optimized code is made in the background (lib/tiering.js).
+ */
+function compileBytes(bytes, options) {
+  const { engine, cacheDir, cacheMaxBytes } = options
+  const module = callNative(() => CompiledModule.compile(bytes, engine, cacheDir, cacheMaxBytes))
+  if (module.optimizeLater) optimizeInBackground(bytes, options)
+  return module
 }
 
 /** compileBytes() off the main thread. */
-async function compileBytesAsync(bytes, { engine, cacheDir }) {
+async function compileBytesAsync(bytes, options) {
+  const { engine, cacheDir, cacheMaxBytes } = options
+  let module
   try {
-    return await CompiledModule.compileAsync(bytes, engine, cacheDir)
+    module = await CompiledModule.compileAsync(bytes, engine, cacheDir, cacheMaxBytes)
   } catch (err) {
     throw fromNative(err)
   }
+  if (module.optimizeLater) optimizeInBackground(bytes, options)
+  return module
 }
 
 /** The guest's linear memory, as `wasi.memory` (see WASI#memory). */
@@ -155,7 +168,7 @@ class WASI {
    * constructor's, and the memory cap.
    */
   #nativeOptions(module, extra, maxMemory) {
-    const host = hostDispatcher(module, mergeImports(this.#hostImports, extra))
+    const host = callNative(() => hostDispatcher(module, mergeImports(this.#hostImports, extra)))
     this.#host = host
     return { dispatch: host?.dispatch, provided: host?.provided, maxMemory: maxMemory ?? this.#maxMemory }
   }
@@ -242,15 +255,18 @@ class WASI {
   }
 
   #startNative(source, imports) {
-    const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
-    // In a worker, the guest gets a thread of its own so that
-    // worker.terminate() can stop it (src/worker_start.rs).
-    const options = { ...this.#nativeOptions(module, imports), ownThread: !isMainThread }
-    this.#markStarted()
+    const own = !(source instanceof CompiledModule)
+    const module = own ? compileBytes(source, this.#compileOptions) : source
     let outcome
     try {
+      // In a worker, the guest gets a thread of its own so that
+      // worker.terminate() can stop it (src/worker_start.rs).
+      const options = { ...this.#nativeOptions(module, imports), ownThread: !isMainThread }
+      this.#markStarted()
       outcome = callNative(() => this.#handle.startNative(module, options))
     } finally {
+      // A module compiled for this call: its code goes soon, not at GC.
+      if (own) keepRecent(module)
       this.#removeTemporaryDirs()
     }
     if (outcome.hostThrew) throw this.#hostError()
@@ -271,12 +287,15 @@ class WASI {
     const runOptions = normalizeRunOptions(options)
     if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
     this.#markStarted()
+    let module = null
     try {
-      const module = bytes === null ? source : await compileBytesAsync(bytes, this.#compileOptions)
+      module = bytes === null ? source : await compileBytesAsync(bytes, this.#compileOptions)
       if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
       const native = this.#nativeOptions(module, runOptions.imports, runOptions.maxMemory)
       return await startRun(this.#handle, module, runOptions, native, () => this.#hostError())
     } finally {
+      // A module compiled for this call: its code goes soon, not at GC.
+      if (bytes !== null && module) keepRecent(module)
       // The run's thread has dropped the WASI state by the time startRun
       // settles; without a run (a compile error) drop it here.
       this.#handle.release()
@@ -310,10 +329,17 @@ class WASI {
 
   #initializeNative(source, imports) {
     imports = checkImports('imports', imports)
-    const module = source instanceof CompiledModule ? source : compileBytes(source, this.#compileOptions)
-    const options = this.#nativeOptions(module, imports)
-    this.#markStarted()
-    const native = callNative(() => this.#handle.initializeNative(module, options))
+    const own = !(source instanceof CompiledModule)
+    const module = own ? compileBytes(source, this.#compileOptions) : source
+    let native
+    try {
+      const options = this.#nativeOptions(module, imports)
+      this.#markStarted()
+      native = callNative(() => this.#handle.initializeNative(module, options))
+    } finally {
+      // The instance's store holds the code from here on.
+      if (own) keepRecent(module)
+    }
     const instance = wrapInstance(native, this.#host, () => this.#hostError())
     const { exports } = instance
     if (exports._start !== undefined) {

@@ -149,3 +149,12 @@ describe('defaultArgv0', () => {
     assert.equal(defaultArgv0('/abs/path/foo.wasm'), 'foo.wasm')
   })
 })
+
+it('parses the cache commands', () => {
+  const { parseCommandLine: parse, UsageError: Usage } = require('../lib/cli-args')
+  for (const action of ['dir', 'size', 'clean']) assert.deepEqual(parse(['cache', action]), { command: 'cache', action })
+  assert.throws(() => parse(['cache']), Usage)
+  assert.throws(() => parse(['cache', 'wipe']), /unknown cache action 'wipe'/)
+  assert.throws(() => parse(['cache', 'size', 'x']), /takes no arguments/)
+  assert.equal(parse(['run', 'cache']).modulePath, 'cache', 'a module named cache runs with `run`')
+})

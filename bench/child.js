@@ -5,8 +5,9 @@
 //   node --no-warnings bench/child.js <mode> '{"wasm":…,"args":[…],"preopens":{…}}'
 //
 // modes: node-wasi, node-wasi-exit (returnOnExit: false), v8 (@x/wasi, V8
-// runs the code), native:<engine> (@x/wasi, wasmer runs it; `cache: false`)
-// and native:<engine>:cache (with the on-disk cache in spec.cacheDir).
+// runs the code), native:<engine> (@x/wasi, wasmer runs it; `cache: false`),
+// native:<engine>:cache (with the on-disk cache in spec.cacheDir) and
+// native:<engine>:fresh-cache (an empty cache: a first run).
 // The guest's stdout is /dev/null, opened here and passed as `stdout`.
 
 const fs = require('node:fs')
@@ -36,9 +37,18 @@ async function main() {
   }
   const { WASI, compile } = require(path.join(__dirname, '..'))
   if (mode === 'v8') return runInV8(new WASI(options))
-  const [, engine, cached] = /^native:(\w+)(:cache)?$/.exec(mode) ?? []
+  const [, engine, cached] = /^native:(\w+)(:cache|:fresh-cache)?$/.exec(mode) ?? []
   if (!engine) throw new Error(`unknown mode '${mode}'`)
-  if (cached) return new WASI({ ...options, engine, cacheDir }).start(bytes)
+  if (cached === ':cache') return new WASI({ ...options, engine, cacheDir }).start(bytes)
+  if (cached === ':fresh-cache') {
+    // A first run as a user has it: the default cache, but empty.
+    const fresh = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'x-wasi-bench-first-'))
+    try {
+      return new WASI({ ...options, engine, cacheDir: fresh }).start(bytes)
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true })
+    }
+  }
   // compile() with `cache: false`, not start(bytes) with it: at the time of
   // writing, WASI's start(bytes) reads the on-disk cache whatever `cache` says.
   return new WASI({ ...options, engine }).start(compile(bytes, { engine, cache: false }))

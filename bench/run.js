@@ -14,6 +14,7 @@
 //
 //   node bench/run.js [--runs 5] [--workloads hello,cpu] [--runtimes wasmtime,node]
 //                     [--startup-runs 20] [--calls 1000000] [--no-setup] [--no-write]
+//                     [--no-lifecycle]  (skips bench/module-memory.js and bench/go-test-exec.js)
 
 const { execFileSync, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -73,6 +74,11 @@ function runtimeTable(wasmtime) {
     { name: BASELINE, command: childRunner('node-wasi') },
     { name: FALLBACK_BASELINE, command: childRunner('node-wasi-exit') },
     { name: '@x/wasi V8 mode', command: childRunner('v8') },
+    // The default (engine 'auto'): a first run (empty cache: Singlepass),
+    // and later runs (the cache holds Cranelift's code, made by the
+    // background compile that a second run starts).
+    { name: '@x/wasi default, first run', command: childRunner('native:auto:fresh-cache') },
+    { name: '@x/wasi default, later runs', command: childRunner('native:auto:cache'), warmUp: 'tiered' },
     { name: '@x/wasi native cranelift', command: childRunner('native:cranelift') },
     { name: '@x/wasi native singlepass', command: childRunner('native:singlepass') },
     // With the on-disk cache of compiled code, warmed before each workload.
@@ -168,6 +174,17 @@ function runOnce(runtime, workload, build, timeoutSeconds) {
   }
 }
 
+/** Waits until no background compile (lib/tiering.js) is under way in the bench's cache. */
+function waitForBackgroundCompiles() {
+  const deadline = Date.now() + 600_000
+  while (Date.now() < deadline) {
+    const busy = fs.existsSync(X_WASI_CACHE) && fs.readdirSync(X_WASI_CACHE).some((name) => name.endsWith('.compiling'))
+    if (!busy) return
+    spawnSync('sleep', ['0.2'])
+  }
+  process.stderr.write('bench: a background compile did not finish within 10 minutes\n')
+}
+
 function rotate(list, by) {
   const k = by % list.length
   return [...list.slice(k), ...list.slice(0, k)]
@@ -179,7 +196,14 @@ function measureWorkloads(workloads, runtimes, builds, options) {
     const build = builds[workload.name]
     const cells = Object.fromEntries(runtimes.map((runtime) => [runtime.name, { times: [], failures: [] }]))
     results[workload.name] = cells
-    for (const runtime of runtimes.filter((r) => r.warmUp)) runOnce(runtime, workload, build, options.timeout)
+    for (const runtime of runtimes.filter((r) => r.warmUp)) {
+      runOnce(runtime, workload, build, options.timeout)
+      // engine 'auto': the second run starts Cranelift in the background.
+      if (runtime.warmUp === 'tiered') {
+        runOnce(runtime, workload, build, options.timeout)
+        waitForBackgroundCompiles()
+      }
+    }
     for (let rep = 0; rep < options.runs; rep++) {
       const line = []
       for (const runtime of rotate(runtimes, rep)) {
@@ -224,6 +248,9 @@ function parseOptions(argv) {
       timeout: { type: 'string', default: '600' },
       'no-setup': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
+      // bench/module-memory.js and bench/go-test-exec.js (the latter builds
+      // and runs 37 std test binaries per runtime: minutes).
+      'no-lifecycle': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -243,6 +270,7 @@ function parseOptions(argv) {
     runtimes: list('runtimes'),
     setup: !values['no-setup'],
     write: !values['no-write'],
+    lifecycle: !values['no-lifecycle'],
   }
 }
 
@@ -282,6 +310,14 @@ function main() {
     ...(wasmtime.path ? ['--wasmtime', wasmtime.path] : []),
   ])
 
+  let lifecycle = ''
+  if (options.lifecycle) {
+    process.stderr.write('bench: memory over distinct modules...\n')
+    lifecycle += execFileSync(NODE, [path.join(__dirname, 'module-memory.js'), builds.hello.wasm], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    process.stderr.write('bench: go test -exec...\n')
+    lifecycle += '\n' + execFileSync(NODE, [path.join(__dirname, 'go-test-exec.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  }
+
   const markdown = report.render({
     machine,
     addonChanged: report.addonBuild() !== addonBuild,
@@ -296,9 +332,10 @@ function main() {
     syscalls,
     wasmtime,
   })
-  process.stdout.write(markdown)
+  const full = lifecycle ? `${markdown}\n## Module lifecycle: memory over distinct modules, go test -exec\n\n${lifecycle}` : markdown
+  process.stdout.write(full)
   if (options.write) {
-    fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), markdown)
+    fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), full)
     process.stderr.write('bench: wrote bench/RESULTS.md\n')
   }
 }

@@ -201,6 +201,30 @@ async function runModuleHere(run) {
   return exitCode
 }
 
+const countOf = (entries) => `${entries} ${entries === 1 ? 'entry' : 'entries'}`
+
+/** `x-wasi cache dir|size|clean`; returns the exit status. */
+function cacheCommand(action, env = process.env) {
+  const diskCache = require('../lib/disk-cache')
+  try {
+    const dir = diskCache.defaultCacheDir(env)
+    if (action === 'dir') {
+      fs.writeSync(1, `${dir}\n`)
+    } else if (action === 'size') {
+      const { entries, bytes } = diskCache.usage(dir)
+      const limit = diskCache.formatBytes(diskCache.defaultMaxBytes(env))
+      fs.writeSync(1, `${diskCache.formatBytes(bytes)} in ${countOf(entries)} (limit ${limit}): ${dir}\n`)
+    } else {
+      const { entries, bytes } = diskCache.clean(dir)
+      fs.writeSync(1, `removed ${countOf(entries)} (${diskCache.formatBytes(bytes)}) from ${dir}\n`)
+    }
+    return 0
+  } catch (err) {
+    printError(`cache ${action}: ${err.message}`)
+    return EXIT_FAILURE
+  }
+}
+
 /**
  * Runs the command line `argv` (the arguments after `x-wasi`) and resolves
  * to the exit status; never rejects. `env` is read for `--env NAME`.
@@ -224,6 +248,7 @@ async function main(argv, env = process.env) {
     fs.writeSync(1, `x-wasi ${require('../package.json').version}\n`)
     return 0
   }
+  if (command.command === 'cache') return cacheCommand(command.action)
 
   try {
     return await runModule(command)

@@ -6,7 +6,7 @@
 
 const path = require('node:path')
 
-const ENGINES = ['cranelift', 'singlepass']
+const ENGINES = ['auto', 'cranelift', 'singlepass']
 // native: wasmer compiles and runs the module (`wasi.start(bytes)`);
 // v8: V8 runs it with our syscalls (`WebAssembly.instantiate(bytes,
 // wasi.getImportObject())`, then `wasi.start(instance)`), as with node:wasi.
@@ -17,7 +17,11 @@ const EXIT_USAGE = 2 // bad flags, unreadable module or preopen directory
 const EXIT_FAILURE = 1 // runtime unavailable or an unexpected host error
 const EXIT_TRAP = 134 // 128 + SIGABRT, what wasmtime uses for a trap
 
+// `x-wasi cache <action>`: the on-disk cache of compiled modules.
+const CACHE_ACTIONS = ['dir', 'size', 'clean']
+
 const USAGE = `Usage: x-wasi [run] [OPTIONS] <MODULE.wasm> [ARGS]...
+       x-wasi cache dir | size | clean
        x-wasi help | --help | --version
 
 Runs a WASI (preview 1) module with @x/wasi. Options must come before the
@@ -29,8 +33,11 @@ Options:
                           given (--dir ./data is ./data in the guest).
   --env <NAME[=VAL]>      Set NAME=VAL in the guest environment; a bare NAME
                           inherits the value from this process (skipped if unset).
-  --engine <ENGINE>       Compiler: cranelift or singlepass (default: the
-                          addon's default). Native mode only.
+  --engine <ENGINE>       auto (default): Cranelift's code from the disk
+                          cache when there, else Singlepass now (and, for a
+                          module run before, Cranelift into the cache in the
+                          background); or always cranelift or singlepass.
+                          Native mode only.
   --mode <MODE>           Who runs the module: native (default; wasmer
                           compiles and runs it) or v8 (V8 runs it, as
                           node:wasi does, with @x/wasi's syscalls).
@@ -39,6 +46,14 @@ Options:
   -V, --version           Print the version.
 
 Every option also accepts the --name=value form; -- ends the options.
+
+The on-disk cache of compiled modules ($X_WASI_CACHE_DIR, else
+$XDG_CACHE_HOME/x-wasi or ~/.cache/x-wasi; at most $X_WASI_CACHE_MAX_BYTES,
+default 1 GiB, least recently used entries removed first):
+  x-wasi cache dir        Print its directory.
+  x-wasi cache size       Print how much it holds, and its limit.
+  x-wasi cache clean      Remove every entry.
+(A module file named 'cache' runs with: x-wasi run cache.)
 
 For Go's test runner use x-wasi-go (beside x-wasi), which adds --dir=/ and
 the PWD and PATH of the caller, like Go's go_wasip1_wasm_exec for wasmtime:
@@ -78,6 +93,7 @@ const FLAG_OPTIONS = new Map([
  */
 function parseCommandLine(argv, processEnv = {}) {
   if (argv[0] === 'help') return { command: 'help' }
+  if (argv[0] === 'cache') return parseCacheCommand(argv.slice(1))
   const rest = argv[0] === 'run' ? argv.slice(1) : argv
   const run = { command: 'run', dirs: [], env: {}, engine: undefined, mode: 'native', argv0: undefined }
 
@@ -100,6 +116,15 @@ function parseCommandLine(argv, processEnv = {}) {
   throw new UsageError('missing the module path')
 }
 
+/** `cache <action>` → { command: 'cache', action }. */
+function parseCacheCommand(rest) {
+  const expected = CACHE_ACTIONS.join(', ')
+  if (rest.length === 0) throw new UsageError(`'cache' needs an action (${expected})`)
+  if (!CACHE_ACTIONS.includes(rest[0])) throw new UsageError(`unknown cache action '${rest[0]}' (expected ${expected})`)
+  if (rest.length > 1) throw new UsageError(`'cache ${rest[0]}' takes no arguments`)
+  return { command: 'cache', action: rest[0] }
+}
+
 function splitOption(arg) {
   const eq = arg.indexOf('=')
   if (!arg.startsWith('--') || eq < 0) return { name: arg, inlineValue: undefined }
@@ -118,7 +143,7 @@ function applyOption(run, name, value, processEnv) {
     }
     case '--engine':
       if (!ENGINES.includes(value)) {
-        throw new UsageError(`unknown engine '${value}' (expected ${ENGINES.join(' or ')})`)
+        throw new UsageError(`unknown engine '${value}' (expected ${ENGINES.join(', ')})`)
       }
       run.engine = value
       break
@@ -193,6 +218,7 @@ function toWasiOptions(run, resolveHost = (host) => host) {
 }
 
 module.exports = {
+  CACHE_ACTIONS,
   ENGINES,
   EXIT_FAILURE,
   EXIT_TRAP,

@@ -2,13 +2,13 @@
 // Checks the options of `new WASI(options)` the way node:wasi does, and puts
 // them in the shape the addon takes (src/options.rs).
 
-const os = require('node:os')
 const path = require('node:path')
 const { argTypeError, argValueError } = require('./errors')
 const { checkImports } = require('./host-imports')
 const { materializeTree, removeTreeDir } = require('./memory-tree')
+const { defaultCacheDir, defaultMaxBytes } = require('./disk-cache')
 
-const ENGINES = ['cranelift', 'singlepass']
+const ENGINES = ['auto', 'cranelift', 'singlepass']
 const VERSIONS = ['preview1', 'unstable']
 
 function isPlainObject(value) {
@@ -119,19 +119,13 @@ function checkChoice(name, value, choices, fallback) {
   return value
 }
 
-/** The on-disk cache directory when none is given: $X_WASI_CACHE_DIR, else the user's cache dir. */
-function defaultCacheDir() {
-  if (process.env.X_WASI_CACHE_DIR) return path.resolve(process.env.X_WASI_CACHE_DIR)
-  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache')
-  return path.join(base, 'x-wasi')
-}
-
 /**
  * Checks the compile options shared by `compile()` and `new WASI()`:
- * returns `{ engine, cacheDir }`, `cacheDir` undefined when caching is off.
+ * returns `{ engine, cacheDir, cacheMaxBytes }`, `cacheDir` undefined when
+ * caching is off.
  */
 function normalizeCompileOptions(options) {
-  const engine = checkChoice('engine', options.engine, ENGINES, 'cranelift')
+  const engine = checkChoice('engine', options.engine, ENGINES, 'auto')
   const cache = checkBoolean('cache', options.cache, true)
   let cacheDir
   if (options.cacheDir !== undefined) {
@@ -140,7 +134,12 @@ function normalizeCompileOptions(options) {
     }
     cacheDir = path.resolve(options.cacheDir)
   }
-  return { engine, cacheDir: cache ? cacheDir ?? defaultCacheDir() : undefined }
+  let cacheMaxBytes = options.cacheMaxBytes
+  if (cacheMaxBytes !== undefined && (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes < 0)) {
+    throw argTypeError('options.cacheMaxBytes', 'a non-negative integer (bytes)', cacheMaxBytes)
+  }
+  if (!cache) return { engine, cacheDir: undefined, cacheMaxBytes: undefined }
+  return { engine, cacheDir: cacheDir ?? defaultCacheDir(), cacheMaxBytes: cacheMaxBytes ?? defaultMaxBytes() }
 }
 
 function checkMaxMemory(value) {

@@ -1,16 +1,19 @@
-//! Compiling modules: one wasmer engine per compiler, and an in-process cache
-//! so that starting the same bytes again does not compile them again.
+//! Compiling modules. Each compiled module has a wasmer engine of its own:
+//! wasmer keeps machine code in the engine that compiled (or loaded) it until
+//! that engine is dropped, so a module's code is freed when the last holder
+//! of its `Compiled` (a `CompiledModule`, a run's thread, a reactor's store)
+//! lets go. The in-process cache only holds weak references, so it serves
+//! `start(bytes)` while some holder is alive and never pins code itself.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::{Arc, Mutex, Once, OnceLock, Weak};
 
 use wasmer::sys::{Cranelift, Singlepass};
 use wasmer::{Engine, Module};
 
-use crate::cache;
+use crate::cache::{self, DiskCache};
 use crate::errors::{js_error, ErrorKind};
 use crate::options::EngineKind;
 
@@ -18,92 +21,70 @@ use crate::options::EngineKind;
 /// caller's, so deep guest recursion ends in a trap, never in a crash of Node.
 const WASM_STACK_BYTES: usize = 8 << 20;
 
-/// Compiled modules kept per process; Go modules are large, so keep a few.
-const CACHED_MODULES: usize = 32;
-
-fn engine_slot(kind: EngineKind) -> &'static Mutex<Option<Engine>> {
-    static CRANELIFT: Mutex<Option<Engine>> = Mutex::new(None);
-    static SINGLEPASS: Mutex<Option<Engine>> = Mutex::new(None);
-    match kind {
-        EngineKind::Cranelift => &CRANELIFT,
-        EngineKind::Singlepass => &SINGLEPASS,
-    }
+/// A compiled module and the engine holding its machine code.
+pub struct Compiled {
+    // Declared first so it is dropped first: the module's metadata points
+    // into the engine's code memory.
+    pub module: Module,
+    pub engine: Engine,
+    pub kind: EngineKind,
+    /// What this module keeps in native memory, roughly: told to V8 so that
+    /// its garbage collector frees dropped `CompiledModule`s in time.
+    pub native_bytes: i64,
 }
 
-/// The process's engine for a compiler, made on first use.
-pub fn engine(kind: EngineKind) -> Engine {
-    let mut slot = engine_slot(kind).lock().unwrap_or_else(|e| e.into_inner());
-    slot.get_or_insert_with(|| {
+/// Native memory kept per byte of wasm, roughly: Go hello (2.6 MB of wasm)
+/// keeps ~41 MiB compiled by Singlepass, ~36 MiB by Cranelift. A hint for
+/// the GC, not an account.
+const NATIVE_BYTES_PER_WASM_BYTE: i64 = 16;
+
+/// A new engine for one module (or one generation of loads).
+pub fn new_engine(kind: EngineKind) -> Engine {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
         wasmer::sys::vm::set_stack_size(WASM_STACK_BYTES);
         // wasmer's signal handlers, with ours on top for SIGUSR1.
         crate::interrupt::init();
-        match kind {
-            EngineKind::Cranelift => Cranelift::new().into(),
-            EngineKind::Singlepass => Singlepass::new().into(),
-        }
-    })
-    .clone()
-}
-
-/// Drops an engine a compiler panicked in (its internal locks may be
-/// poisoned) and the modules it compiled; the next compile makes a new one.
-fn discard_engine(kind: EngineKind) {
-    *engine_slot(kind).lock().unwrap_or_else(|e| e.into_inner()) = None;
-    cache()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .forget_engine(kind);
+    });
+    match kind {
+        EngineKind::Cranelift => Cranelift::new().into(),
+        EngineKind::Singlepass => Singlepass::new().into(),
+    }
 }
 
 type CacheKey = (EngineKind, blake3::Hash);
 
-#[derive(Default)]
-struct ModuleCache {
-    modules: HashMap<CacheKey, Module>,
-    /// Insertion order, oldest first, for eviction.
-    order: VecDeque<CacheKey>,
+/// Modules some holder still keeps alive, by engine and bytes.
+fn live_modules() -> &'static Mutex<HashMap<CacheKey, Weak<Compiled>>> {
+    static LIVE: OnceLock<Mutex<HashMap<CacheKey, Weak<Compiled>>>> = OnceLock::new();
+    LIVE.get_or_init(Default::default)
 }
 
-impl ModuleCache {
-    fn get(&self, key: &CacheKey) -> Option<Module> {
-        self.modules.get(key).cloned()
-    }
-
-    fn forget_engine(&mut self, kind: EngineKind) {
-        self.modules.retain(|(k, _), _| *k != kind);
-        self.order.retain(|(k, _)| *k != kind);
-    }
-
-    fn insert(&mut self, key: CacheKey, module: Module) {
-        if self.modules.insert(key, module).is_none() {
-            self.order.push_back(key);
-        }
-        while self.order.len() > CACHED_MODULES {
-            if let Some(oldest) = self.order.pop_front() {
-                self.modules.remove(&oldest);
-            }
-        }
-    }
+fn live_get(key: &CacheKey) -> Option<Arc<Compiled>> {
+    let live = live_modules().lock().unwrap_or_else(|e| e.into_inner());
+    live.get(key).and_then(Weak::upgrade)
 }
 
-fn cache() -> &'static Mutex<ModuleCache> {
-    static CACHE: OnceLock<Mutex<ModuleCache>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
+fn live_insert(key: CacheKey, compiled: &Arc<Compiled>) {
+    let mut live = live_modules().lock().unwrap_or_else(|e| e.into_inner());
+    // Dead entries are swept here, so the map is as big as what is alive.
+    live.retain(|_, weak| weak.strong_count() > 0);
+    live.insert(key, Arc::downgrade(compiled));
 }
 
 /// Compiles with wasmer. A panic inside a compiler (one was found by fuzzing:
 /// Singlepass asserts on a NUL byte in a name-section name) becomes a
 /// CompileError: unwinding past this frame would abort the Node process.
-fn compile_uncached(kind: EngineKind, engine: &Engine, bytes: &[u8]) -> napi::Result<Module> {
+/// The engine it panicked in (its locks may be poisoned) is this module's
+/// alone and is dropped with it.
+fn compile_uncached(engine: &Engine, bytes: &[u8]) -> napi::Result<Module> {
     quiet_compiler_panics();
-    // AssertUnwindSafe: compiling only reads the shared engine; what a
-    // panicking compile built is dropped with it.
+    // AssertUnwindSafe: what a panicking compile built is dropped with it.
     let compile = AssertUnwindSafe(|| Module::from_binary(engine, bytes));
     COMPILES_IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
     let caught = std::panic::catch_unwind(compile);
     COMPILES_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
     let compiled = caught.map_err(|panic| {
-        discard_engine(kind);
         let reason = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -157,16 +138,17 @@ impl Origin {
 }
 
 /// Compiles `bytes` (a binary wasm module) with the given compiler, or takes
-/// it from the in-process cache, or from the on-disk cache in `disk_cache`.
+/// it from a live module of this process, or from the on-disk cache in
+/// `disk_cache`.
 pub fn compile(
     kind: EngineKind,
     bytes: &[u8],
-    disk_cache: Option<&Path>,
-) -> napi::Result<(Module, Origin)> {
+    disk_cache: Option<DiskCache>,
+) -> napi::Result<(Arc<Compiled>, Origin)> {
     let module_hash = blake3::hash(bytes);
     let key = (kind, module_hash);
-    if let Some(module) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok((module, Origin::Memory));
+    if let Some(compiled) = live_get(&key) {
+        return Ok((compiled, Origin::Memory));
     }
     if !bytes.starts_with(b"\0asm") {
         return Err(js_error(
@@ -174,22 +156,92 @@ pub fn compile(
             "WebAssembly.Module(): expected magic word 00 61 73 6d: not a wasm binary",
         ));
     }
-    let engine = engine(kind);
-    let disk_key = disk_cache.map(|dir| (dir, cache::cache_key(&module_hash, &engine)));
-    let (module, origin) = match disk_key.and_then(|(dir, key)| cache::load(dir, &key, &engine)) {
+    let engine = new_engine(kind);
+    let disk_key = disk_cache.map(|disk| (disk, cache::cache_key(&module_hash, &engine)));
+    let loaded = disk_key.and_then(|(disk, key)| cache::load(disk.dir, &key, &engine));
+    let (module, origin) = match loaded {
         Some(module) => (module, Origin::Disk),
         None => {
-            let module = compile_uncached(kind, &engine, bytes)?;
-            if let Some((dir, key)) = disk_key {
+            let module = compile_uncached(&engine, bytes)?;
+            if let Some((disk, key)) = disk_key {
                 // A cache we cannot write costs the next start a compile, nothing more.
-                let _ = cache::store(dir, &key, &module);
+                let _ = cache::store(disk, &key, &module);
             }
             (module, Origin::Compiled)
         }
     };
-    cache()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, module.clone());
-    Ok((module, origin))
+    let compiled = Arc::new(Compiled {
+        module,
+        engine,
+        kind,
+        native_bytes: bytes.len() as i64 * NATIVE_BYTES_PER_WASM_BYTE,
+    });
+    live_insert(key, &compiled);
+    Ok((compiled, origin))
+}
+
+/// What `compile_auto` chose.
+pub struct AutoCompiled {
+    pub compiled: Arc<Compiled>,
+    pub origin: Origin,
+    /// The fast tier ran for a module this cache has seen before: the caller
+    /// should have Cranelift compile it into the disk cache in the
+    /// background, so that a later run finds optimized code.
+    pub optimize_later: bool,
+}
+
+/// `engine: 'auto'`: optimized code where it exists (a live Cranelift
+/// module, the disk cache's Cranelift entry), else Singlepass now, which
+/// compiles ~4x faster and behaves the same (both are wasmer: same traps,
+/// limits, host functions). A module seen before by this disk cache also
+/// asks for its optimized code to be made (see `optimize_later`); one run
+/// once (`go test -exec`) costs nobody a Cranelift compile.
+pub fn compile_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> napi::Result<AutoCompiled> {
+    let module_hash = blake3::hash(bytes);
+    let live = |kind| live_get(&(kind, module_hash));
+    let found = |compiled, origin| AutoCompiled {
+        compiled,
+        origin,
+        optimize_later: false,
+    };
+    if let Some(compiled) = live(EngineKind::Cranelift) {
+        return Ok(found(compiled, Origin::Memory));
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Err(js_error(
+            ErrorKind::Compile,
+            "WebAssembly.Module(): expected magic word 00 61 73 6d: not a wasm binary",
+        ));
+    }
+    if let Some(disk) = disk_cache {
+        let engine = new_engine(EngineKind::Cranelift);
+        let key = cache::cache_key(&module_hash, &engine);
+        if let Some(module) = cache::load(disk.dir, &key, &engine) {
+            let compiled = Arc::new(Compiled {
+                module,
+                engine,
+                kind: EngineKind::Cranelift,
+                native_bytes: bytes.len() as i64 * NATIVE_BYTES_PER_WASM_BYTE,
+            });
+            live_insert((EngineKind::Cranelift, module_hash), &compiled);
+            return Ok(found(compiled, Origin::Disk));
+        }
+    }
+    if let Some(compiled) = live(EngineKind::Singlepass) {
+        return Ok(found(compiled, Origin::Memory));
+    }
+    // The fast tier is not stored: a module run once must not cost the
+    // cache its size; one run again gets Cranelift's entry instead.
+    let Ok((compiled, origin)) = compile(EngineKind::Singlepass, bytes, None) else {
+        // Singlepass lacks some features (e.g. multi-value results):
+        // Cranelift compiles what it refuses, and reports what is invalid.
+        let (compiled, origin) = compile(EngineKind::Cranelift, bytes, disk_cache)?;
+        return Ok(found(compiled, origin));
+    };
+    let optimize_later = disk_cache.is_some_and(|disk| cache::seen_before(disk.dir, &module_hash));
+    Ok(AutoCompiled {
+        compiled,
+        origin,
+        optimize_later,
+    })
 }

@@ -43,11 +43,12 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{AsyncTask, FromNapiValue, Object, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, FromNapiValue, Object, ObjectFinalize, Uint8Array};
 use napi::Env;
 use napi::Task;
 use napi_derive::napi;
 
+use crate::cache::DiskCache;
 use crate::errors::{type_error, wasi_error};
 use crate::host_functions::SyncBridge;
 use crate::interrupt::Interrupt;
@@ -60,31 +61,80 @@ use crate::run_thread::PendingRun;
 use crate::v8_bridge::SharedCtx;
 
 /// A module compiled for the native path: reusable by any number of runs.
-#[napi]
+/// Its machine code lives as long as this object, or a run or reactor
+/// using it, whichever is last (see `engine`).
+#[napi(custom_finalize)]
 pub struct CompiledModule {
-    module: wasmer::Module,
+    /// None once `release()`d.
+    compiled: Option<Arc<engine::Compiled>>,
     kind: EngineKind,
     origin: engine::Origin,
+    /// See `engine::AutoCompiled`.
+    optimize_later: bool,
+}
+
+impl CompiledModule {
+    /// Wraps a compile's result, telling V8 the native memory it holds.
+    fn new(
+        env: &Env,
+        compiled: Arc<engine::Compiled>,
+        origin: engine::Origin,
+    ) -> napi::Result<Self> {
+        env.adjust_external_memory(compiled.native_bytes)?;
+        Ok(CompiledModule {
+            kind: compiled.kind,
+            compiled: Some(compiled),
+            origin,
+            optimize_later: false,
+        })
+    }
+
+    /// Lets go of the code, and tells V8 so.
+    fn drop_compiled(&mut self, env: &Env) -> napi::Result<()> {
+        if let Some(compiled) = self.compiled.take() {
+            env.adjust_external_memory(-compiled.native_bytes)?;
+        }
+        Ok(())
+    }
+
+    /// `engine` is `auto`, `cranelift` or `singlepass`.
+    fn compile_now(
+        env: &Env,
+        bytes: &[u8],
+        engine: &str,
+        disk: Option<DiskCache>,
+    ) -> napi::Result<Self> {
+        let (compiled, origin, optimize_later) = compile_choice(bytes, engine, disk)?;
+        let mut module = CompiledModule::new(env, compiled, origin)?;
+        module.optimize_later = optimize_later;
+        Ok(module)
+    }
+
+    fn compiled(&self) -> napi::Result<&engine::Compiled> {
+        self.compiled
+            .as_deref()
+            .ok_or_else(|| wasi_error("this compiled module was released"))
+    }
 }
 
 #[napi]
 impl CompiledModule {
     /// Compiles `bytes` with `engine` (`cranelift` or `singlepass`), taking
-    /// the result from the in-process cache or from the on-disk cache in
-    /// `cache_dir` (none when absent) when there.
+    /// the result from a live module of this process or from the on-disk
+    /// cache in `cache_dir` (none when absent) when there; that cache holds
+    /// at most `cache_max_bytes` (plus the entry just stored).
     #[napi(factory)]
     pub fn compile(
+        env: Env,
         bytes: Uint8Array,
         engine: String,
         cache_dir: Option<String>,
+        cache_max_bytes: Option<f64>,
     ) -> napi::Result<Self> {
-        let kind = EngineKind::parse(&engine)?;
-        let (module, origin) = engine::compile(kind, &bytes, cache_dir.as_deref().map(Path::new))?;
-        Ok(CompiledModule {
-            module,
-            kind,
-            origin,
-        })
+        let disk = cache_dir
+            .as_deref()
+            .map(|dir| DiskCache::new(Path::new(dir), cache_max_bytes));
+        CompiledModule::compile_now(&env, &bytes, &engine, disk)
     }
 
     /// `compile` on a thread of the libuv pool, so the event loop keeps
@@ -94,12 +144,16 @@ impl CompiledModule {
         bytes: Uint8Array,
         engine: String,
         cache_dir: Option<String>,
+        cache_max_bytes: Option<f64>,
     ) -> napi::Result<AsyncTask<CompileTask>> {
-        let kind = EngineKind::parse(&engine)?;
+        if engine != "auto" {
+            EngineKind::parse(&engine)?;
+        }
         Ok(AsyncTask::new(CompileTask {
             bytes: bytes.to_vec(),
-            kind,
+            engine,
             cache_dir,
+            cache_max_bytes,
         }))
     }
 
@@ -116,11 +170,30 @@ impl CompiledModule {
         self.kind.as_str()
     }
 
+    /// `engine: 'auto'` ran the fast tier for a module it has seen before:
+    /// optimized code for it should be compiled into the disk cache (the JS
+    /// layer does so in a background process).
+    #[napi(getter)]
+    pub fn optimize_later(&self) -> bool {
+        self.optimize_later
+    }
+
+    /// Drops this object's hold on the machine code now rather than when
+    /// the garbage collector gets to it (`start(bytes)` and `run(bytes)` call
+    /// it once their run holds the module). Runs and reactors using it keep
+    /// it alive themselves.
+    #[napi]
+    pub fn release(&mut self, env: Env) -> napi::Result<()> {
+        self.drop_compiled(&env)
+    }
+
     /// The module's function imports, with their types, for the JS layer to
     /// match against host functions.
     #[napi]
-    pub fn function_imports(&self) -> Vec<FunctionImport> {
-        self.module
+    pub fn function_imports(&self) -> napi::Result<Vec<FunctionImport>> {
+        Ok(self
+            .compiled()?
+            .module
             .imports()
             .filter_map(|import| match import.ty() {
                 wasmer::ExternType::Function(ty) => Some(FunctionImport {
@@ -139,39 +212,59 @@ impl CompiledModule {
                 }),
                 _ => None,
             })
-            .collect()
+            .collect())
     }
+}
+
+impl ObjectFinalize for CompiledModule {
+    fn finalize(mut self, env: Env) -> napi::Result<()> {
+        self.drop_compiled(&env)
+    }
+}
+
+/// Compiles with the engine named (`auto` picks a tier, see
+/// `engine::compile_auto`); says whether optimized code should be made later.
+fn compile_choice(
+    bytes: &[u8],
+    engine: &str,
+    disk: Option<DiskCache>,
+) -> napi::Result<(Arc<engine::Compiled>, engine::Origin, bool)> {
+    if engine == "auto" {
+        let auto = engine::compile_auto(bytes, disk)?;
+        return Ok((auto.compiled, auto.origin, auto.optimize_later));
+    }
+    let (compiled, origin) = engine::compile(EngineKind::parse(engine)?, bytes, disk)?;
+    Ok((compiled, origin, false))
 }
 
 /// A compile for `CompiledModule.compileAsync`.
 pub struct CompileTask {
     bytes: Vec<u8>,
-    kind: EngineKind,
+    engine: String,
     cache_dir: Option<String>,
+    cache_max_bytes: Option<f64>,
 }
 
 impl Task for CompileTask {
-    type Output = (wasmer::Module, engine::Origin);
+    type Output = (Arc<engine::Compiled>, engine::Origin, bool);
     type JsValue = CompiledModule;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        engine::compile(
-            self.kind,
-            &self.bytes,
-            self.cache_dir.as_deref().map(Path::new),
-        )
+        let disk = self
+            .cache_dir
+            .as_deref()
+            .map(|dir| DiskCache::new(Path::new(dir), self.cache_max_bytes));
+        compile_choice(&self.bytes, &self.engine, disk)
     }
 
     fn resolve(
         &mut self,
-        _env: Env,
-        (module, origin): Self::Output,
+        env: Env,
+        (compiled, origin, optimize_later): Self::Output,
     ) -> napi::Result<CompiledModule> {
-        Ok(CompiledModule {
-            module,
-            kind: self.kind,
-            origin,
-        })
+        let mut module = CompiledModule::new(&env, compiled, origin)?;
+        module.optimize_later = optimize_later;
+        Ok(module)
     }
 }
 
@@ -294,6 +387,7 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<RunOutcome> {
+        let compiled = module.compiled()?;
         let ending = if options.own_thread == Some(true) {
             let setup = self.setup(self.take_ctx()?, options.max_memory);
             let host = match (&options.dispatch, &options.provided) {
@@ -304,8 +398,8 @@ impl WasiHandle {
             unsafe {
                 worker_start::start(
                     env.raw(),
-                    engine::engine(module.kind),
-                    module.module.clone(),
+                    compiled.engine.clone(),
+                    compiled.module.clone(),
                     setup,
                     host,
                     self.views.clone(),
@@ -313,7 +407,7 @@ impl WasiHandle {
             }?
         } else {
             let setup = self.sync_setup(&env, &options)?;
-            native::run_start(&engine::engine(module.kind), &module.module, setup)?
+            native::run_start(&compiled.engine, &compiled.module, setup)?
         };
         Ok(match ending {
             Ending::Returned | Ending::Interrupted => RunOutcome {
@@ -349,6 +443,7 @@ impl WasiHandle {
         on_event: RawJs,
         options: NativeRunOptions,
     ) -> napi::Result<()> {
+        let compiled = module.compiled()?;
         let ctx = self.take_ctx()?;
         // SAFETY: the current env; the functions are arguments of this call.
         let pending = unsafe {
@@ -362,8 +457,8 @@ impl WasiHandle {
         wasi::set_run_stdio(&ctx, &stdio, &pending.output_sink(), &self.interrupt)?;
         let setup = self.setup(ctx, options.max_memory);
         pending.spawn(
-            engine::engine(module.kind),
-            module.module.clone(),
+            compiled.engine.clone(),
+            compiled.module.clone(),
             setup,
             options.provided,
         )
@@ -385,9 +480,18 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<NativeInstance> {
+        let compiled = module.compiled()?;
         let setup = self.sync_setup(&env, &options)?;
-        match native::instantiate(&engine::engine(module.kind), &module.module, setup)? {
-            Ok(linked) => Ok(NativeInstance::new(linked, self.views.clone())),
+        match native::instantiate(&compiled.engine, &compiled.module, setup)? {
+            Ok(linked) => {
+                // The instance keeps the code alive: the GC should know.
+                env.adjust_external_memory(compiled.native_bytes)?;
+                Ok(NativeInstance::new(
+                    linked,
+                    self.views.clone(),
+                    compiled.native_bytes,
+                ))
+            }
             Err(_) => Err(errors::js_error(
                 errors::ErrorKind::Runtime,
                 "the module's start function did not return",

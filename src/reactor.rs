@@ -36,7 +36,7 @@ pub struct ExportInfo {
 }
 
 /// An instantiated reactor module.
-#[napi]
+#[napi(custom_finalize)]
 pub struct NativeInstance {
     linked: Rc<RefCell<Linked>>,
     views: Rc<MemoryViews>,
@@ -44,6 +44,15 @@ pub struct NativeInstance {
     lends: RefCell<HashMap<String, Lend>>,
     /// The environment the lends were made in.
     env: Cell<sys::napi_env>,
+    /// Native memory its module's code holds, as told to V8 (see `engine`).
+    native_bytes: i64,
+}
+
+impl napi::bindgen_prelude::ObjectFinalize for NativeInstance {
+    fn finalize(self, env: napi::Env) -> napi::Result<()> {
+        env.adjust_external_memory(-self.native_bytes)?;
+        Ok(())
+    }
 }
 
 fn no_export(name: &str, kind: &str) -> napi::Error {
@@ -81,12 +90,15 @@ fn exported_global(linked: &Linked, name: &str) -> napi::Result<wasmer::Global> 
 }
 
 impl NativeInstance {
-    pub fn new(linked: Linked, views: Rc<MemoryViews>) -> Self {
+    /// `native_bytes`: what its code holds, already told to V8 with
+    /// `adjust_external_memory`; given back when the instance is collected.
+    pub fn new(linked: Linked, views: Rc<MemoryViews>, native_bytes: i64) -> Self {
         NativeInstance {
             linked: Rc::new(RefCell::new(linked)),
             views,
             lends: RefCell::default(),
             env: Cell::new(ptr::null_mut()),
+            native_bytes,
         }
     }
 

@@ -1,0 +1,73 @@
+'use strict'
+// `engine: 'auto'`, the JS half: when the addon ran the fast tier
+// (Singlepass) for a module its disk cache has seen before, Cranelift
+// compiles it into the cache in a background process, so a later run loads
+// optimized code. The process is detached, niced and unref'd: it never
+// delays this process's exit, and yields the CPU to whatever else runs
+// (a `go test -exec` run never gets here: each test binary runs once).
+
+const { spawn } = require('node:child_process')
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const WORKER = path.join(__dirname, 'background-compile.js')
+/** A lock older than this belongs to a compile that died. */
+const STALE_LOCK_MS = 15 * 60 * 1000
+
+/** Claims the right to compile `hash` (one process at a time); false if taken. */
+function claim(lock) {
+  try {
+    fs.closeSync(fs.openSync(lock, 'wx'))
+    return true
+  } catch (err) {
+    if (err.code !== 'EEXIST') return false
+  }
+  try {
+    if (Date.now() - fs.statSync(lock).mtimeMs < STALE_LOCK_MS) return false
+    fs.unlinkSync(lock)
+    fs.closeSync(fs.openSync(lock, 'wx'))
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Starts Cranelift compiling `bytes` into the disk cache in a background
+ * process. Best effort: any failure leaves the next run on the fast tier.
+ */
+function optimizeInBackground(bytes, { cacheDir, cacheMaxBytes }) {
+  if (!cacheDir || process.env.X_WASI_NO_BACKGROUND_COMPILE) return
+  try {
+    const hash = crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 32)
+    const lock = path.join(cacheDir, `.${hash}.compiling`)
+    if (!claim(lock)) return
+    // The module's bytes go through a file: the child outlives this process.
+    // Named like a temporary file, so the cache sweeps it if the child dies.
+    const wasm = path.join(cacheDir, `.${hash}.${process.pid}.wasm.tmp`)
+    fs.writeFileSync(wasm, bytes)
+    const child = spawn(process.execPath, [WORKER, wasm, cacheDir, String(cacheMaxBytes), lock], {
+      detached: true,
+      stdio: 'ignore',
+      env: { ...process.env, X_WASI_NO_BACKGROUND_COMPILE: '1' },
+    })
+    child.on('error', () => {
+      fs.rmSync(wasm, { force: true })
+      fs.rmSync(lock, { force: true })
+    })
+    child.unref()
+    if (child.pid) {
+      try {
+        os.setPriority(child.pid, os.constants.priority.PRIORITY_LOWEST)
+      } catch {
+        // it runs at normal priority then
+      }
+    }
+  } catch {
+    // best effort
+  }
+}
+
+module.exports = { optimizeInBackground }
