@@ -69,7 +69,7 @@ describe('examples', { concurrency: 2 }, () => {
   })
 
   test('node-test: its node:test file passes', async () => {
-    const { code, stdout, stderr } = await node(['--test', '--test-reporter=tap', 'examples/node-test/'])
+    const { code, stdout, stderr } = await node(['--test', '--test-reporter=tap', 'examples/node-test/greet.test.js'])
     assert.equal(code, 0, `${stdout}${stderr}`)
     assert.match(stdout, /^# pass 4$/m)
     assert.match(stdout, /^# fail 0$/m)
