@@ -270,6 +270,7 @@ function main() {
   for (const runtime of runtimes) runOnce(runtime, WORKLOADS[0], builds.hello, options.timeout)
 
   const machine = report.machine(wasmtime)
+  const machineLoad = os.loadavg()
   const addonBuild = report.addonBuild()
   // Start @x/wasi's cache empty, so entries come from this addon, filled by the warm-ups.
   fs.rmSync(X_WASI_CACHE, { recursive: true, force: true })
@@ -282,6 +283,8 @@ function main() {
     ...(wasmtime.path ? ['--wasmtime', wasmtime.path] : []),
   ])
 
+  // How busy the machine was: the figures of a shared machine move with it.
+  machine.push(['Load average', `${report.loadAverage(machineLoad)} at the start, ${report.loadAverage(os.loadavg())} at the end (1 / 5 / 15 min)`])
   const markdown = report.render({
     machine,
     addonChanged: report.addonBuild() !== addonBuild,

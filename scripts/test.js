@@ -13,7 +13,7 @@
 // X_WASI_TEST_NODES=current (or "22,24") narrows the Node majors for a quick
 // local loop; CI leaves it unset and runs them all.
 
-const { spawnSync } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -54,6 +54,20 @@ function run(cmd, args, env, options = {}) {
   const result = spawnSync(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'], ...options })
   if (result.error) throw result.error
   return result
+}
+
+/** Runs a child, showing its stdout as it comes and keeping it: { status, stdout }. */
+function tee(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] })
+    const chunks = []
+    child.stdout.on('data', (chunk) => {
+      chunks.push(chunk)
+      process.stdout.write(chunk)
+    })
+    child.on('error', reject)
+    child.on('close', (status) => resolve({ status, stdout: Buffer.concat(chunks).toString('utf8') }))
+  })
 }
 
 // The counts at the end of a TAP stream (node:test's tap reporter).
@@ -103,16 +117,9 @@ function runNodeSuite(major, files, env, work) {
   }
 }
 
-function runWasiTestsuite(env) {
+async function runWasiTestsuite(env) {
   log('\n== wasi-testsuite (native Cranelift, native Singlepass, V8)')
-  const result = spawnSync(process.execPath, ['scripts/wasi-testsuite.js', '--quiet', '--mode', 'cranelift,singlepass,v8'], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  if (result.error) throw result.error
-  process.stdout.write(result.stdout)
+  const result = await tee(process.execPath, ['scripts/wasi-testsuite.js', '--quiet', '--mode', 'cranelift,singlepass,v8'], env)
   const lines = [...result.stdout.matchAll(/^(wasi-testsuite (\S+): (\d+)\/(\d+) passed.*)$/gm)]
   if (lines.length === 0) {
     // No suite: the script said so and exited 0; anything else is a failure.
@@ -128,17 +135,9 @@ function runWasiTestsuite(env) {
   }))
 }
 
-function runRustTests(env) {
+async function runRustTests(env) {
   log('\n== Rust unit tests (cargo test --release --lib)')
-  const result = spawnSync(process.execPath, ['scripts/cargo-test.js'], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 << 20,
-  })
-  if (result.error) throw result.error
-  process.stdout.write(result.stdout)
+  const result = await tee(process.execPath, ['scripts/cargo-test.js'], env)
   const summaries = [...result.stdout.matchAll(/^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored/gm)]
   const sum = (i) => summaries.reduce((total, match) => total + Number(match[i]), 0)
   const failed = summaries.length ? sum(2) : 1
@@ -165,7 +164,7 @@ function listDir(dir) {
   }
 }
 
-function main(args) {
+async function main(args) {
   const started = Date.now()
   const files = testFiles(args)
   const majors = selectedMajors()
@@ -185,10 +184,12 @@ function main(args) {
   fs.chmodSync(tmp, 0o1777)
   const env = { ...process.env, X_WASI_CACHE_DIR: path.join(work, 'cache'), TMPDIR: tmp }
   delete env.NODE_TEST_CONTEXT
+  // npm (run by the packing test) keeps Node's compile cache in TMPDIR.
+  env.NODE_DISABLE_COMPILE_CACHE = '1'
   const results = []
   // A step that leaves files in TMPDIR fails the run (they are removed).
-  const step = (label, fn) => {
-    const outcome = fn()
+  const step = async (label, fn) => {
+    const outcome = await fn()
     results.push(...(Array.isArray(outcome) ? outcome : [outcome]))
     const left = listDir(tmp)
     if (left.length === 0) return
@@ -196,9 +197,9 @@ function main(args) {
     for (const name of left) fs.rmSync(path.join(tmp, name), { recursive: true, force: true })
   }
   try {
-    step('the wasi-testsuite run', () => runWasiTestsuite(env))
-    for (const major of majors) step(`the tests on Node ${major}`, () => runNodeSuite(major, files, env, work))
-    step('the Rust unit tests', () => runRustTests(env))
+    await step('the wasi-testsuite run', () => runWasiTestsuite(env))
+    for (const major of majors) await step(`the tests on Node ${major}`, () => runNodeSuite(major, files, env, work))
+    await step('the Rust unit tests', () => runRustTests(env))
   } finally {
     fs.rmSync(work, { recursive: true, force: true })
   }
@@ -213,10 +214,13 @@ function main(args) {
   return allOk ? 0 : 1
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2))
-} catch (err) {
-  console.error(`npm test: ${err.stack}`)
-  console.log('0 passed, 1 failed')
-  process.exitCode = 1
-}
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err) => {
+    console.error(`npm test: ${err.stack}`)
+    console.log('0 passed, 1 failed')
+    process.exitCode = 1
+  },
+)
