@@ -25,10 +25,11 @@ function git(args) {
   return out.status === 0 ? out.stdout.trim() : null
 }
 
-/** "abc1234" or "abc1234 + uncommitted changes to src/ lib/ ..." (what the addon is built from). */
+/** "abc1234", or "abc1234 + uncommitted changes" when the code measured differs from it. */
 function commit() {
   const head = git(['rev-parse', '--short', 'HEAD']) ?? 'unknown'
-  const dirty = git(['status', '--porcelain', '--', 'src', 'lib', 'index.js', 'bin', 'scripts', 'bench', 'Cargo.toml', 'Cargo.lock'])
+  // What the measurement runs, not the results files.
+  const dirty = git(['status', '--porcelain', '--', 'src', 'lib', 'index.js', 'bin', 'scripts', 'bench', 'Cargo.toml', 'Cargo.lock', ':(exclude)bench/*.md'])
   return dirty ? `${head} + uncommitted changes` : head
 }
 
@@ -87,6 +88,9 @@ function main([file, command, ...args]) {
         `| Load average (1 / 5 / 15 min) | before: ${loadBefore}; after: ${load()} |`,
         `| Running as | ${process.getuid?.() === 0 ? 'root' : 'not root'} |`,
         '',
+        ...(Math.max(...os.loadavg()) > cpus.length
+          ? ['The load average was above the number of cores: other work competed for the CPU, so timings are noisier than on an idle machine. Compare rows of this file with each other, not with other runs.', '']
+          : []),
         '```',
       ]
       const output = Buffer.concat(chunks).toString('utf8').replace(/\s+$/, '')
