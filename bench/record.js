@@ -9,8 +9,9 @@
 //   node bench/record.js <results file> <command> [args...]
 //   e.g. node bench/record.js bench/STOP-LATENCY.md node bench/stop-latency.js --runs 10
 //
-// The command's output is shown as it runs; the file is written only when
-// the command succeeds. Unless X_WASI_CACHE_DIR is set, the command gets a
+// The command's output is shown as it runs. The file is written whether the
+// command succeeds or fails (a failed soak is a result too), with its exit
+// status; this script's exit status is the command's. Unless X_WASI_CACHE_DIR is set, the command gets a
 // temporary compile cache (removed after), never the user's.
 
 const { spawn, spawnSync } = require('node:child_process')
@@ -56,27 +57,29 @@ function main([file, command, ...args]) {
   return new Promise((resolve) => {
     const cache = process.env.X_WASI_CACHE_DIR ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'x-wasi-record-cache-'))
     const env = cache ? { ...process.env, X_WASI_CACHE_DIR: cache } : process.env
-    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['inherit', 'pipe', 'inherit'] })
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['inherit', 'pipe', 'pipe'] })
     child.on('close', () => cache && fs.rmSync(cache, { recursive: true, force: true }))
+    // stdout and stderr in the order they come (a warning belongs to the record).
     child.stdout.on('data', (chunk) => {
       chunks.push(chunk)
       process.stdout.write(chunk)
+    })
+    child.stderr.on('data', (chunk) => {
+      chunks.push(chunk)
+      process.stderr.write(chunk)
     })
     child.on('error', (err) => {
       console.error(`record: ${err.message}`)
       resolve(1)
     })
     child.on('close', (code, signal) => {
-      if (code !== 0) {
-        console.error(`record: ${command} ended with ${signal ?? `exit code ${code}`}; ${file} left as it was`)
-        return resolve(code || 1)
-      }
+      const status = code === 0 ? 'succeeded (exit code 0)' : `**FAILED** (${signal ? `signal ${signal}` : `exit code ${code}`})`
       const seconds = ((Date.now() - started) / 1000).toFixed(0)
       const cpus = os.cpus()
       const header = [
         `# ${path.basename(file, path.extname(file))}`,
         '',
-        `Written by \`node bench/record.js ${file} ${[command, ...args].join(' ')}\`; the output below is the command's, unchanged.`,
+        `Written by \`node bench/record.js ${file} ${[command, ...args].join(' ')}\`; the output below is the command's (stdout and stderr), unchanged.`,
         '',
         '| | |',
         '| --- | --- |',
@@ -87,6 +90,7 @@ function main([file, command, ...args]) {
         `| rustc | ${tool('rustc', ['--version'])} |`,
         `| Load average (1 / 5 / 15 min) | before: ${loadBefore}; after: ${load()} |`,
         `| Running as | ${process.getuid?.() === 0 ? 'root' : 'not root'} |`,
+        `| Result | ${status} |`,
         '',
         ...(Math.max(...os.loadavg()) > cpus.length
           ? ['The load average was above the number of cores: other work competed for the CPU, so timings are noisier than on an idle machine. Compare rows of this file with each other, not with other runs.', '']
@@ -95,8 +99,8 @@ function main([file, command, ...args]) {
       ]
       const output = Buffer.concat(chunks).toString('utf8').replace(/\s+$/, '')
       fs.writeFileSync(path.resolve(ROOT, file), `${header.join('\n')}\n${output}\n\`\`\`\n`)
-      console.error(`record: wrote ${file}`)
-      resolve(0)
+      console.error(`record: wrote ${file} (the command ${code === 0 ? 'succeeded' : 'FAILED'})`)
+      resolve(code === 0 ? 0 : code || 1)
     })
   })
 }
