@@ -7,7 +7,7 @@ const { spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { test } = require('node:test')
+const { after, test } = require('node:test')
 
 const { WASI, compile, CompiledModule } = require('..')
 const { fixture } = require('./fixtures')
@@ -16,8 +16,13 @@ const ROOT = path.resolve(__dirname, '..')
 const HELLO = fixture('wat:hello_unstable')
 const HELLO_OUTPUT = 'Hello from wasi_unstable!\n'
 
+const tempDirs = []
+after(() => tempDirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })))
+
 function tempDir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'x-wasi-cache-'))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x-wasi-cache-'))
+  tempDirs.push(dir)
+  return dir
 }
 
 // A child that compiles `wasmPath` with `options`, runs it, and prints the

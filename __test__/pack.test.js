@@ -34,6 +34,31 @@ function run(cmd, args, options) {
   })
 }
 
+// What `napi prepublish` does to the root package.json before publishing: it
+// declares one optional dependency per napi target (the repository's
+// package.json has none, so that `npm ci` works before the first release).
+function declarePlatformPackages(manifest) {
+  const { parseTriple } = require('@napi-rs/cli')
+  const optionalDependencies = { ...manifest.optionalDependencies }
+  for (const triple of manifest.napi.targets) {
+    optionalDependencies[`${manifest.name}-${parseTriple(triple).platformArchABI}`] = manifest.version
+  }
+  return { ...manifest, optionalDependencies }
+}
+
+/** The root tarball as published: unpacked, package.json as napi prepublish leaves it, packed again. */
+async function asPublished(tarball, dest) {
+  const unpacked = path.join(dest, 'published')
+  fs.mkdirSync(unpacked)
+  await run('tar', ['-xzf', tarball, '-C', unpacked])
+  const dir = path.join(unpacked, 'package')
+  const manifestPath = path.join(dir, 'package.json')
+  const manifest = declarePlatformPackages(JSON.parse(fs.readFileSync(manifestPath, 'utf8')))
+  fs.writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
+  fs.mkdirSync(path.join(dest, 'publish'))
+  return { manifest, ...(await pack(dir, path.join(dest, 'publish'))) }
+}
+
 /** `npm pack` of `dir` into `dest`; returns npm's description of the tarball. */
 async function pack(dir, dest) {
   const { stdout } = await run(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', dest], { cwd: dir })
@@ -65,6 +90,7 @@ describe('npm pack and install', { skip: onThisPlatform ? false : `packs the ${P
   let app
   let root
   let platform
+  let published
 
   before(async () => {
     require('../examples/build').buildAll()
@@ -75,6 +101,7 @@ describe('npm pack and install', { skip: onThisPlatform ? false : `packs the ${P
     fs.cpSync(path.join(ROOT, 'npm', PLATFORM), platformDir, { recursive: true })
     fs.copyFileSync(path.join(ROOT, ADDON), path.join(platformDir, ADDON))
     ;[root, platform] = await Promise.all([pack(ROOT, tmp), pack(platformDir, tmp)])
+    published = await asPublished(root.tarball, tmp)
 
     app = path.join(tmp, 'app')
     fs.mkdirSync(app)
@@ -84,7 +111,7 @@ describe('npm pack and install', { skip: onThisPlatform ? false : `packs the ${P
     fs.writeFileSync(path.join(app, 'hello.mjs'), ESM_SCRIPT)
     // Offline: nothing may come from the registry. The root package's
     // optional dependencies on other platforms' packages are skipped.
-    await run(NPM, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', root.tarball, platform.tarball], { cwd: app })
+    await run(NPM, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', published.tarball, platform.tarball], { cwd: app })
   })
 
   after(() => {
@@ -109,7 +136,9 @@ describe('npm pack and install', { skip: onThisPlatform ? false : `packs the ${P
     const rootManifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
     assert.equal(manifest.main, ADDON)
     assert.equal(manifest.version, rootManifest.version)
-    assert.equal(rootManifest.optionalDependencies[manifest.name], rootManifest.version)
+    // Declared only at publish time (napi prepublish), from napi.targets.
+    assert.equal(rootManifest.optionalDependencies, undefined)
+    assert.equal(published.manifest.optionalDependencies[manifest.name], rootManifest.version)
   })
 
   test('require("@x/wasi") runs a Go module with the addon of the platform package', async () => {

@@ -115,25 +115,25 @@ function checkRun(layout, run) {
 }
 
 describe('sandbox escapes: raw WASI calls that try to leave the preopens', () => {
-  let guestSteps
   for (const [mode, runner] of Object.entries(RUNNERS)) {
     test(`${mode}: every attempt denied with its errno, nothing outside read or changed`, async (t) => {
       const layout = freshLayout()
       const { bytes } = await buildGuest(layout.steps)
       const counts = checkRun(layout, await runInProcess(runner, layout, bytes))
-      guestSteps = layout.steps
       t.diagnostic(`escape attempts: ${counts.attempts}, denied: ${counts.denied}`)
       assert.ok(counts.attempts >= 100, `only ${counts.attempts} attempts`)
       assert.equal(counts.denied, counts.attempts)
     })
   }
 
+  // On the steps of a real layout, so that it holds when run alone too.
   test('the suite covers each kind of escape the issue lists', () => {
-    const names = escapeSteps('/r', 'token').map((s) => s.name).join('\n')
+    const { steps } = freshLayout()
+    const names = steps.map((s) => s.name).join('\n')
     for (const topic of ['.. :', 'absolute:', 'host symlink:', 'guest symlink:', 'loop:', 'hard link:', 'rename:', 'NUL:', 'long:', 'remove:', 'times:', 'renumber:', 'fd_readdir']) {
       assert.ok(names.includes(topic), topic)
     }
-    assert.ok(guestSteps === undefined || guestSteps.length > 150)
+    assert.ok(steps.length > 150, `only ${steps.length} steps`)
   })
 
   const wasmtime = wasmtimeBinary()

@@ -40,6 +40,10 @@ function addonVersion() {
   return `${commit}${dirty ? ' + uncommitted changes' : ''}, ${addonBuild()}`
 }
 
+function loadAverage(values) {
+  return values.map((value) => value.toFixed(2)).join(' / ')
+}
+
 /** Facts about this machine and toolchain, as [label, value] rows. */
 function machine(wasmtime) {
   return [
@@ -205,4 +209,4 @@ function render(data) {
   ].join('\n')
 }
 
-module.exports = { median, machine, addonBuild, render, startupTable, syscallTable, table }
+module.exports = { median, machine, loadAverage, addonBuild, render, startupTable, syscallTable, table }

@@ -298,6 +298,7 @@ function main() {
   for (const runtime of runtimes) runOnce(runtime, WORKLOADS[0], builds.hello, options.timeout)
 
   const machine = report.machine(wasmtime)
+  const machineLoad = os.loadavg()
   const addonBuild = report.addonBuild()
   // Start @x/wasi's cache empty, so entries come from this addon, filled by the warm-ups.
   fs.rmSync(X_WASI_CACHE, { recursive: true, force: true })
@@ -309,6 +310,9 @@ function main() {
     '--calls', String(options.calls),
     ...(wasmtime.path ? ['--wasmtime', wasmtime.path] : []),
   ])
+
+  // How busy the machine was: the figures of a shared machine move with it.
+  machine.push(['Load average', `${report.loadAverage(machineLoad)} at the start, ${report.loadAverage(os.loadavg())} at the end (1 / 5 / 15 min)`])
 
   let lifecycle = ''
   if (options.lifecycle) {

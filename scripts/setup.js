@@ -29,11 +29,10 @@ function installDependencies() {
   const lock = path.join(root, 'package-lock.json')
   const stamp = path.join(root, 'node_modules', '.package-lock.json')
   if (fs.existsSync(stamp) && fs.statSync(stamp).mtimeMs >= fs.statSync(lock).mtimeMs) return
-  // `npm install`, not `npm ci`: the lock cannot list optional platform
-  // packages the registry does not have (our own @x/wasi-<platform> before
-  // their first release, some of @napi-rs/cli's), and `npm ci` refuses such a
-  // lock as out of sync. `npm install` installs the locked versions all the same.
-  step('npm install', () => run(npm, ['install', '--no-audit', '--no-fund'], { stdio: ['ignore', process.stderr, 'inherit'] }))
+  // `npm ci`: exactly the locked versions, and the lock is never rewritten
+  // (the platform packages are not in package.json until `napi prepublish`
+  // adds them at publish time, so the lock is complete without them).
+  step('npm ci', () => run(npm, ['ci', '--no-audit', '--no-fund'], { stdio: ['ignore', process.stderr, 'inherit'] }))
 }
 
 function buildAddon() {

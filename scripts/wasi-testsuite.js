@@ -5,36 +5,47 @@
 // which ships prebuilt tests) through `x-wasi`, and optionally through wasmtime
 // and node:wasi for comparison. A small stand-in for the suite's Python runner,
 // following its doc/specification.md. The suite itself is never vendored here.
+// It runs on a temporary copy: the checkout may be read-only (it is in CI) and
+// some tests write into their fixture directories.
 
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
 const { loadSpec, rootsOf, CLI_WORLD } = require('./wasi-testsuite/spec')
 const { FixtureGuard, removeCleanupArtifacts } = require('./wasi-testsuite/fixtures')
-const { RUNTIME_NAMES, selectRuntimes } = require('./wasi-testsuite/runtimes')
+const { RUNTIME_NAMES, X_WASI_MODES, selectRuntimes } = require('./wasi-testsuite/runtimes')
 const { runTest } = require('./wasi-testsuite/executor')
 
 // The runtimes driven here implement WASI preview 1 only.
 const SUPPORTED_WASI_VERSIONS = ['wasm32-wasip1']
 const DEFAULT_TIMEOUT_SECONDS = 5 // what the official runner allows each test
+// Where every checkout of this project finds the suite (beside the repository).
+const DEFAULT_SUITE = path.join(__dirname, '..', '..', 'shared', 'wasi-testsuite')
 
 const HELP = `Usage: node scripts/wasi-testsuite.js [OPTIONS] [FILTER]...
 
-Runs the wasi-testsuite found at --suite or $WASI_TESTSUITE (a checkout of
-its prod/testsuite-base branch); skips, exiting 0, when neither is set or the
-directory is missing. FILTERs are substrings of test names (e.g. "rust/",
-"path_open"); a test runs if it matches any.
+Runs the wasi-testsuite (a checkout of its prod/testsuite-base branch) found
+at --suite, else $WASI_TESTSUITE, else ../shared/wasi-testsuite beside this
+repository. A --suite or $WASI_TESTSUITE that does not exist is an error;
+without either and without ../shared/wasi-testsuite it says so and exits 0.
+Prints one line per runtime, "wasi-testsuite <mode>: P/T passed" (T: every
+test found, so a skipped test counts as not passed), and exits 1 unless every
+runtime passed every test. FILTERs are substrings of test names (e.g. "rust/",
+"path_open"); a test runs if it matches any, and T counts only those.
 
 Options:
-  --suite <DIR>        The wasi-testsuite checkout (default: $WASI_TESTSUITE).
+  --suite <DIR>        The wasi-testsuite checkout (default: see above).
   --runtime <LIST>     Comma-separated runtimes: ${RUNTIME_NAMES.join(', ')}
                        (default: $WASI_RUNTIME or x-wasi). wasmtime comes from
                        $WASMTIME or PATH; node uses the built-in node:wasi.
-  --engine <LIST>      Comma-separated x-wasi engines: cranelift, singlepass
-                       (default: the addon's default).
+  --mode <LIST>        Comma-separated x-wasi modes: ${Object.keys(X_WASI_MODES).join(', ')}
+                       (native with either compiler, or V8; default: the CLI's
+                       default, native Cranelift). --engine is an alias.
   --timeout <SECONDS>  Per-test limit for each read and for the exit
                        (default: ${DEFAULT_TIMEOUT_SECONDS}, like the official runner).
   --verbose            Print the command line of every test.
+  --quiet              Print failures and the summary lines only.
   -h, --help           Print this help.
 `
 
@@ -45,9 +56,11 @@ function parseOptions(argv) {
     options: {
       suite: { type: 'string' },
       runtime: { type: 'string', multiple: true },
+      mode: { type: 'string', multiple: true },
       engine: { type: 'string', multiple: true },
       timeout: { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -57,9 +70,10 @@ function parseOptions(argv) {
     help: values.help,
     suite: values.suite ?? process.env.WASI_TESTSUITE,
     runtimes: splitList(values.runtime ?? [process.env.WASI_RUNTIME || 'x-wasi']),
-    engines: splitList(values.engine ?? []),
+    modes: splitList([...(values.mode ?? []), ...(values.engine ?? [])]),
     timeoutMs: timeoutSeconds * 1000,
     verbose: values.verbose,
+    quiet: values.quiet,
     filters: positionals,
   }
 }
@@ -119,17 +133,20 @@ function describeTest(suiteRoot, dir, prefix, fileName) {
   }
 }
 
+/** The tests matching the filters; `total` also counts those of unsupported suites. */
 function selectTests(suites, filters) {
   const runnable = []
+  let total = 0
   for (const suite of suites) {
+    const matching = suite.tests.filter((test) => filters.length === 0 || filters.some((f) => test.id.includes(f)))
+    total += matching.length
     if (!SUPPORTED_WASI_VERSIONS.includes(suite.wasiVersion)) {
-      console.log(`skip suite "${suite.name}": ${suite.wasiVersion} is not supported (${suite.tests.length} tests)`)
+      console.log(`skip suite "${suite.name}": ${suite.wasiVersion} is not supported (${matching.length} tests)`)
       continue
     }
-    const matching = suite.tests.filter((test) => filters.length === 0 || filters.some((f) => test.id.includes(f)))
     runnable.push(...matching)
   }
-  return runnable
+  return { runnable, total }
 }
 
 // ---- running ---------------------------------------------------------------
@@ -156,7 +173,9 @@ async function runOne(test, runtime, context) {
 
   const repairs = roots.flatMap((root) => context.fixtures.restore(root))
   const passed = failures.length === 0
-  console.log(`${passed ? 'PASS' : 'FAIL'} ${test.id} (${elapsed})${passed ? '' : `: ${firstLine(failures[0])}`}`)
+  if (!passed || !context.quiet) {
+    console.log(`${passed ? 'PASS' : 'FAIL'} ${test.id} (${elapsed})${passed ? '' : `: ${firstLine(failures[0])}`}`)
+  }
   if (context.verbose || !passed) console.log(indent(`$ ${argv.map(shellQuote).join(' ')}`))
   if (!passed) console.log(indent(failures.join('\n')))
   for (const repair of repairs) console.log(indent(`fixture: ${repair}`))
@@ -172,14 +191,14 @@ function shellQuote(arg) {
 }
 
 async function runSuiteOn(runtime, tests, context) {
-  console.log(`\n== ${runtime.name}: ${tests.length} tests`)
+  if (!context.quiet) console.log(`\n== ${runtime.name}: ${tests.length} tests`)
   const counts = { passed: 0, failed: 0, skipped: 0, failedIds: [] }
   for (const test of tests) {
     const outcome = await runOne(test, runtime, context)
     counts[outcome]++
     if (outcome === 'failed') counts.failedIds.push(test.id)
   }
-  console.log(`${runtime.name}: ${summaryLine(counts)}`)
+  if (!context.quiet) console.log(`${runtime.name}: ${summaryLine(counts)}`)
   return counts
 }
 
@@ -199,13 +218,45 @@ function availableRuntimes(runtimes) {
   return available
 }
 
-function printComparison(results) {
-  if (results.length < 2) return
-  console.log('\n== comparison')
+// "x-wasi/v8" → "v8": the line names the mode when the runtime is ours.
+function modeName(runtime) {
+  return runtime.mode ?? runtime.name
+}
+
+function printResults(results, total) {
   for (const { runtime, counts } of results) {
-    const total = counts.passed + counts.failed
-    console.log(`${runtime.name.padEnd(20)} ${counts.passed}/${total}${counts.failedIds.length ? `  failed: ${counts.failedIds.join(' ')}` : ''}`)
+    const failed = counts.failedIds.length ? `  (failed: ${counts.failedIds.join(' ')})` : ''
+    console.log(`wasi-testsuite ${modeName(runtime)}: ${counts.passed}/${total} passed${failed}`)
   }
+}
+
+/** Where the suite is, or null (with the reason printed) when there is none to run. */
+function locateSuite(option) {
+  if (option) {
+    if (!fs.existsSync(option)) throw new Error(`the suite '${option}' does not exist (from --suite or WASI_TESTSUITE)`)
+    return path.resolve(option)
+  }
+  if (fs.existsSync(DEFAULT_SUITE)) return path.resolve(DEFAULT_SUITE)
+  console.log(
+    `wasi-testsuite: skipped: no suite (WASI_TESTSUITE is not set and ${path.resolve(DEFAULT_SUITE)} does not exist; ` +
+      'point WASI_TESTSUITE at a checkout of WebAssembly/wasi-testsuite, branch prod/testsuite-base)',
+  )
+  return null
+}
+
+// Files keep their exec bit; everything becomes writable by us, as in a git
+// checkout (the shared copy is read-only).
+function copySuite(from, to) {
+  fs.cpSync(from, to, { recursive: true, verbatimSymlinks: true })
+  const makeWritable = (dir) => {
+    fs.chmodSync(dir, fs.statSync(dir).mode | 0o700)
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name)
+      if (entry.isDirectory()) makeWritable(full)
+      else if (entry.isFile()) fs.chmodSync(full, fs.statSync(full).mode | 0o600)
+    }
+  }
+  makeWritable(to)
 }
 
 async function main(argv) {
@@ -214,38 +265,36 @@ async function main(argv) {
     process.stdout.write(HELP)
     return 0
   }
-  if (!options.suite || !fs.existsSync(options.suite)) {
-    const where = options.suite ? `'${options.suite}' does not exist` : 'WASI_TESTSUITE is not set'
-    console.log(`wasi-testsuite: skipped: ${where} (point it at a checkout of WebAssembly/wasi-testsuite, branch prod/testsuite-base)`)
-    return 0
-  }
+  const source = locateSuite(options.suite)
+  if (source === null) return 0
+  const runtimes = availableRuntimes(selectRuntimes(options.runtimes, options.modes))
 
-  const suiteRoot = path.resolve(options.suite)
-  const suites = discoverTests(suiteRoot)
-  suites.forEach((suite) => removeCleanupArtifacts(suite.dir)) // leftovers of earlier runs
-  const tests = selectTests(suites, options.filters)
-  const runtimes = availableRuntimes(selectRuntimes(options.runtimes, options.engines))
-
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'x-wasi-testsuite-'))
   const fixtures = new FixtureGuard()
-  const context = { suiteRoot, fixtures, timeoutMs: options.timeoutMs, verbose: options.verbose }
   const results = []
+  let total
   try {
-    for (const runtime of runtimes) results.push({ runtime, counts: await runSuiteOn(runtime, tests, context) })
+    const suiteRoot = path.join(work, 'suite')
+    copySuite(source, suiteRoot)
+    // The children compile every test: keep that out of the user's cache.
+    if (!process.env.X_WASI_CACHE_DIR) process.env.X_WASI_CACHE_DIR = path.join(work, 'cache')
+    const suites = discoverTests(suiteRoot)
+    suites.forEach((suite) => removeCleanupArtifacts(suite.dir)) // leftovers of earlier runs
+    const selected = selectTests(suites, options.filters)
+    total = selected.total
+    if (total === 0) throw new Error(`no tests found in '${source}'${options.filters.length ? ' matching the filters' : ''}`)
+    const context = { suiteRoot, fixtures, timeoutMs: options.timeoutMs, verbose: options.verbose, quiet: options.quiet }
+    for (const runtime of runtimes) {
+      results.push({ runtime, counts: await runSuiteOn(runtime, selected.runnable, context) })
+    }
   } finally {
     fixtures.dispose()
+    fs.rmSync(work, { recursive: true, force: true })
   }
 
-  printComparison(results)
-  const total = results.reduce(
-    (sum, { counts }) => ({
-      passed: sum.passed + counts.passed,
-      failed: sum.failed + counts.failed,
-      skipped: sum.skipped + counts.skipped,
-    }),
-    { passed: 0, failed: 0, skipped: 0 },
-  )
-  console.log(summaryLine(total))
-  return total.failed > 0 ? 1 : 0
+  if (!options.quiet) console.log('')
+  printResults(results, total)
+  return results.every(({ counts }) => counts.passed === total) ? 0 : 1
 }
 
 main(process.argv.slice(2)).then(

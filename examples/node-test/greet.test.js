@@ -3,7 +3,8 @@
 // it once, run it once per test with its own args, env and stdio, and
 // assert on what it printed and its exit code.
 //
-// Run: `node --test examples/node-test/` (after `node examples/build.js`).
+// Run: `node --test examples/node-test/greet.test.js` (after `node examples/build.js`;
+// name the file: Node >= 21 runs a directory given to --test as a module).
 
 const assert = require('node:assert/strict')
 const fs = require('node:fs')

@@ -13,10 +13,21 @@ const NODE_WASI_RUN = path.join(PACKAGE_ROOT, 'scripts', 'node-wasi-run.js')
 
 const RUNTIME_NAMES = ['x-wasi', 'wasmtime', 'node']
 
-function xWasi(engine) {
+// The ways x-wasi runs a module: natively with either compiler, or in V8.
+const X_WASI_MODES = {
+  cranelift: ['--engine', 'cranelift'],
+  singlepass: ['--engine', 'singlepass'],
+  v8: ['--mode', 'v8'],
+}
+
+function xWasi(mode) {
+  if (mode && !X_WASI_MODES[mode]) {
+    throw new Error(`unknown x-wasi mode '${mode}' (expected ${Object.keys(X_WASI_MODES).join(', ')})`)
+  }
   return {
-    name: engine ? `x-wasi/${engine}` : 'x-wasi',
-    command: [process.execPath, X_WASI_BIN, 'run', ...(engine ? ['--engine', engine] : [])],
+    name: mode ? `x-wasi/${mode}` : 'x-wasi',
+    mode: mode ?? null,
+    command: [process.execPath, X_WASI_BIN, 'run', ...(mode ? X_WASI_MODES[mode] : [])],
     // A missing addon is an error, not a skip: this runtime is what we test.
     required: true,
     unavailableReason: () => addonLoadError(),
@@ -55,12 +66,12 @@ function nodeWasi() {
   }
 }
 
-/** One runtime per run; x-wasi runs once per requested engine. */
-function selectRuntimes(names, engines) {
+/** One runtime per run; x-wasi runs once per requested mode. */
+function selectRuntimes(names, modes) {
   return names.flatMap((name) => {
     switch (name) {
       case 'x-wasi':
-        return engines.length > 0 ? engines.map(xWasi) : [xWasi()]
+        return modes.length > 0 ? modes.map(xWasi) : [xWasi()]
       case 'wasmtime':
         return [wasmtime()]
       case 'node':
@@ -78,4 +89,4 @@ function commandFor(runtime, testPath, run) {
   return [...runtime.command, ...envFlags, ...dirFlags, testPath, ...run.args]
 }
 
-module.exports = { RUNTIME_NAMES, commandFor, selectRuntimes }
+module.exports = { RUNTIME_NAMES, X_WASI_MODES, commandFor, selectRuntimes }
