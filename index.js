@@ -129,7 +129,7 @@ class WASI {
   }
 
   #memoryBuffer() {
-    const inHostCall = this.#handle.memoryBuffer()
+    const inHostCall = callNative(() => this.#handle.memoryBuffer())
     if (inHostCall != null) return inHostCall
     if (this.#nativeMemory) return this.#nativeMemory.buffer
     if (this.#memory) return this.#memory.buffer
@@ -219,7 +219,7 @@ class WASI {
       throw fromNative(err)
     } finally {
       // A command is done: close its descriptors now, not at GC.
-      this.#handle.release()
+      callNative(() => this.#handle.release())
       this.#removeTemporaryDirs()
     }
     return this.#finish(0, false)
@@ -261,7 +261,7 @@ class WASI {
     } finally {
       // The run's thread has dropped the WASI state by the time startRun
       // settles; without a run (a compile error) drop it here.
-      this.#handle.release()
+      callNative(() => this.#handle.release())
       this.#removeTemporaryDirs()
     }
   }

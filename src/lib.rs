@@ -29,6 +29,7 @@ mod limits;
 mod memory_views;
 mod native;
 mod options;
+mod panic_guard;
 mod reactor;
 mod run_thread;
 mod stdio;
@@ -53,6 +54,7 @@ use crate::js_values::RawJs;
 use crate::memory_views::MemoryViews;
 use crate::native::{Ending, HostFunctions, RunSetup};
 use crate::options::{EngineKind, RunStdio, WasiOptions, WasiVersions};
+use crate::panic_guard::guarded;
 use crate::reactor::NativeInstance;
 use crate::run_thread::PendingRun;
 use crate::v8_bridge::SharedCtx;
@@ -76,12 +78,15 @@ impl CompiledModule {
         engine: String,
         cache_dir: Option<String>,
     ) -> napi::Result<Self> {
-        let kind = EngineKind::parse(&engine)?;
-        let (module, origin) = engine::compile(kind, &bytes, cache_dir.as_deref().map(Path::new))?;
-        Ok(CompiledModule {
-            module,
-            kind,
-            origin,
+        guarded("compile", None, || {
+            let kind = EngineKind::parse(&engine)?;
+            let (module, origin) =
+                engine::compile(kind, &bytes, cache_dir.as_deref().map(Path::new))?;
+            Ok(CompiledModule {
+                module,
+                kind,
+                origin,
+            })
         })
     }
 
@@ -93,12 +98,14 @@ impl CompiledModule {
         engine: String,
         cache_dir: Option<String>,
     ) -> napi::Result<AsyncTask<CompileTask>> {
-        let kind = EngineKind::parse(&engine)?;
-        Ok(AsyncTask::new(CompileTask {
-            bytes: bytes.to_vec(),
-            kind,
-            cache_dir,
-        }))
+        guarded("compileAsync", None, || {
+            let kind = EngineKind::parse(&engine)?;
+            Ok(AsyncTask::new(CompileTask {
+                bytes: bytes.to_vec(),
+                kind,
+                cache_dir,
+            }))
+        })
     }
 
     /// `memory` (compiled earlier in this process), `disk` (on-disk cache) or
@@ -117,7 +124,15 @@ impl CompiledModule {
     /// The module's function imports, with their types, for the JS layer to
     /// match against host functions.
     #[napi]
-    pub fn function_imports(&self) -> Vec<FunctionImport> {
+    pub fn function_imports(&self) -> napi::Result<Vec<FunctionImport>> {
+        guarded("functionImports", None, || {
+            Ok(self.function_imports_of_module())
+        })
+    }
+}
+
+impl CompiledModule {
+    fn function_imports_of_module(&self) -> Vec<FunctionImport> {
         self.module
             .imports()
             .filter_map(|import| match import.ty() {
@@ -153,11 +168,15 @@ impl Task for CompileTask {
     type JsValue = CompiledModule;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        engine::compile(
-            self.kind,
-            &self.bytes,
-            self.cache_dir.as_deref().map(Path::new),
-        )
+        // On a libuv thread: a panic unwinding out of napi-rs's `execute`
+        // callback would abort the process.
+        guarded("compile (async)", None, || {
+            engine::compile(
+                self.kind,
+                &self.bytes,
+                self.cache_dir.as_deref().map(Path::new),
+            )
+        })
     }
 
     fn resolve(
@@ -269,14 +288,16 @@ impl WasiHandle {
 impl WasiHandle {
     #[napi(constructor)]
     pub fn new(options: WasiOptions) -> napi::Result<Self> {
-        let versions = WasiVersions::parse(options.version.as_deref())?;
-        let interrupt = Arc::new(Interrupt::default());
-        let ctx = wasi::build_ctx(&options, &interrupt)?;
-        Ok(WasiHandle {
-            ctx: Rc::new(RefCell::new(Some(ctx))),
-            versions,
-            interrupt,
-            views: Rc::default(),
+        guarded("new WASI", None, || {
+            let versions = WasiVersions::parse(options.version.as_deref())?;
+            let interrupt = Arc::new(Interrupt::default());
+            let ctx = wasi::build_ctx(&options, &interrupt)?;
+            Ok(WasiHandle {
+                ctx: Rc::new(RefCell::new(Some(ctx))),
+                versions,
+                interrupt,
+                views: Rc::default(),
+            })
         })
     }
 
@@ -289,8 +310,10 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<RunOutcome> {
-        let setup = self.sync_setup(&env, &options)?;
-        let ending = native::run_start(&engine::engine(module.kind), &module.module, setup)?;
+        let ending = guarded("start", None, || {
+            let setup = self.sync_setup(&env, &options)?;
+            native::run_start(&engine::engine(module.kind), &module.module, setup)
+        })?;
         Ok(match ending {
             Ending::Returned | Ending::Interrupted => RunOutcome {
                 exit_code: 0,
@@ -325,31 +348,37 @@ impl WasiHandle {
         on_event: RawJs,
         options: NativeRunOptions,
     ) -> napi::Result<()> {
-        let ctx = self.take_ctx()?;
-        // SAFETY: the current env; the functions are arguments of this call.
-        let pending = unsafe {
-            PendingRun::open(
-                env.raw(),
-                on_event.0,
-                options.dispatch.as_ref().map(|d| d.0),
-                self.views.clone(),
+        // The run's own thread catches what panics there (run_thread.rs).
+        guarded("run", None, || {
+            let ctx = self.take_ctx()?;
+            // SAFETY: the current env; the functions are arguments of this call.
+            let pending = unsafe {
+                PendingRun::open(
+                    env.raw(),
+                    on_event.0,
+                    options.dispatch.as_ref().map(|d| d.0),
+                    self.views.clone(),
+                )
+            }?;
+            wasi::set_run_stdio(&ctx, &stdio, &pending.output_sink(), &self.interrupt)?;
+            let setup = self.setup(ctx, options.max_memory);
+            pending.spawn(
+                engine::engine(module.kind),
+                module.module.clone(),
+                setup,
+                options.provided,
             )
-        }?;
-        wasi::set_run_stdio(&ctx, &stdio, &pending.output_sink(), &self.interrupt)?;
-        let setup = self.setup(ctx, options.max_memory);
-        pending.spawn(
-            engine::engine(module.kind),
-            module.module.clone(),
-            setup,
-            options.provided,
-        )
+        })
     }
 
     /// Asks a `run()` to stop (`timeout`, `signal`); call again until it
     /// has ended, as a signal can miss a guest just entering wasm.
     #[napi]
-    pub fn interrupt(&self) {
-        self.interrupt.request();
+    pub fn interrupt(&self) -> napi::Result<()> {
+        guarded("interrupt", None, || {
+            self.interrupt.request();
+            Ok(())
+        })
     }
 
     /// Instantiates a reactor module in wasmer on this thread, for its
@@ -361,32 +390,42 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<NativeInstance> {
-        let setup = self.sync_setup(&env, &options)?;
-        match native::instantiate(&engine::engine(module.kind), &module.module, setup)? {
-            Ok(linked) => Ok(NativeInstance::new(linked, self.views.clone())),
-            Err(_) => Err(errors::js_error(
-                errors::ErrorKind::Runtime,
-                "the module's start function did not return",
-            )),
-        }
+        guarded("initialize", None, || {
+            let setup = self.sync_setup(&env, &options)?;
+            match native::instantiate(&engine::engine(module.kind), &module.module, setup)? {
+                Ok(linked) => Ok(NativeInstance::new(linked, self.views.clone())),
+                Err(_) => Err(errors::js_error(
+                    errors::ErrorKind::Runtime,
+                    "the module's start function did not return",
+                )),
+            }
+        })
     }
 
     /// The guest's memory while one of its host functions runs (natively),
     /// else null.
     #[napi(ts_return_type = "ArrayBuffer | null")]
     pub fn memory_buffer(&self, env: Env) -> napi::Result<Option<RawJs>> {
-        // SAFETY: the current env, on the main thread.
-        unsafe { self.views.buffer(env.raw()) }
-            .map(|buffer| buffer.map(RawJs))
-            .map_err(napi::Error::from_reason)
+        guarded("wasi.memory", None, || {
+            // SAFETY: the current env, on the main thread.
+            unsafe { self.views.buffer(env.raw()) }
+                .map(|buffer| buffer.map(RawJs))
+                .map_err(napi::Error::from_reason)
+        })
     }
 
     /// Drops the WASI state (closing the guest's descriptors: its duplicates
     /// of stdio, its preopens, what it left open) once a command has run in
     /// V8, instead of when the garbage collector gets to this object.
     #[napi]
-    pub fn release(&self) {
-        self.ctx.borrow_mut().take();
+    pub fn release(&self) -> napi::Result<()> {
+        guarded("release", None, || {
+            // Taken first, dropped after the borrow: closing descriptors
+            // never runs under it.
+            let ctx = self.ctx.try_borrow_mut().ok().and_then(|mut c| c.take());
+            drop(ctx);
+            Ok(())
+        })
     }
 
     /// The syscalls of `abi` (`preview1` or `unstable`) as JS functions that
@@ -399,21 +438,25 @@ impl WasiHandle {
         env: &'env Env,
         abi: String,
     ) -> napi::Result<Object<'env>> {
-        let table = v8_bridge::table(&abi)
-            .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
-        let object = v8_bridge::syscall_object(env.raw(), table, &self.ctx)?;
-        // SAFETY: a live object just created in `env`.
-        unsafe { Object::from_napi_value(env.raw(), object) }
+        guarded("wasiImport", None, || {
+            let table = v8_bridge::table(&abi)
+                .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
+            let object = v8_bridge::syscall_object(env.raw(), table, &self.ctx)?;
+            // SAFETY: a live object just created in `env`.
+            unsafe { Object::from_napi_value(env.raw(), object) }
+        })
     }
 
     /// The number of wasm parameters of each syscall of `abi`.
     #[napi]
     pub fn syscall_arities(&self, abi: String) -> napi::Result<HashMap<String, u32>> {
-        let table = v8_bridge::table(&abi)
-            .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
-        Ok(table
-            .iter()
-            .map(|s| (s.name.to_string(), s.arity))
-            .collect())
+        guarded("wasiImport", None, || {
+            let table = v8_bridge::table(&abi)
+                .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
+            Ok(table
+                .iter()
+                .map(|s| (s.name.to_string(), s.arity))
+                .collect())
+        })
     }
 }
