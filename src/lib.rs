@@ -16,6 +16,7 @@
 //! - `v8_bridge`: the syscalls as JS functions, for modules V8 runs.
 //! - `stdio`: the guest's stdio on host file descriptors or into JS.
 //! - `errors`: errors as JS sees them.
+//! - `panic_guard`: every entry point turns a panic into a JS error.
 
 #![deny(clippy::all)]
 

@@ -174,7 +174,9 @@ unsafe extern "C" fn trampoline(env: napi_env, info: sys::napi_callback_info) ->
         // The WASI state may be half-updated: drop it (closing the guest's
         // descriptors); later calls on this object then fail cleanly.
         let lost = bound.ctx.try_borrow_mut().ok().and_then(|mut c| c.take());
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(lost)));
+        if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(lost))) {
+            std::mem::forget(again);
+        }
         let operation = format!("WASI syscall {}", bound.name);
         Err(CallError::Stop(Stop::Trap(panic_message(
             &operation, payload,
