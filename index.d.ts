@@ -45,8 +45,8 @@ export type WasiImportNamespace = Record<string, WasiSyscall>
  * A host function a module imports: called synchronously from wasm with its
  * i32, f32 and f64 arguments as numbers and its i64 arguments as BigInts.
  * What it returns is converted as V8 converts an import's results (i32:
- * ToInt32, f32/f64: ToNumber, i64: must be a BigInt; several results: an
- * array). What it throws ends the run, and `start()`/`run()` throw that very
+ * ToInt32, f32/f64: ToNumber (a BigInt is a TypeError), i64: ToBigInt (a
+ * Number is a TypeError); several results: an array). What it throws ends the run, and `start()`/`run()` throw that very
  * error.
  */
 export type HostFunction = (...args: any[]) => unknown
@@ -234,13 +234,21 @@ export interface NativeMemory {
    * (a fresh one then, and the moved one reads zeros).
    */
   readonly buffer: ArrayBuffer
-  /** Grows the memory by `delta` pages of 64 KiB; returns its previous size in pages. */
+  /**
+   * Grows the memory by `delta` pages of 64 KiB; returns its previous size in pages.
+   * As V8: a `TypeError` unless `delta` is a finite number in 0..2^32-1 (never
+   * wrapped), a `RangeError` when the memory cannot grow that far.
+   */
   grow(delta: number): number
 }
 
 /** An exported global of a reactor from `initialize()`, like a `WebAssembly.Global`. */
 export interface NativeGlobal {
-  /** i32/f32/f64 as numbers, i64 as a BigInt. Setting an immutable global throws a `TypeError`. */
+  /**
+   * i32/f32/f64 as numbers, i64 as a BigInt; set values convert as V8 converts
+   * them (a BigInt for an i32/f32/f64 global, a Number for an i64 one: a
+   * `TypeError`). Setting an immutable global throws a `TypeError`.
+   */
   value: number | bigint
   valueOf(): number | bigint
 }

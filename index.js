@@ -155,7 +155,7 @@ class WASI {
   }
 
   #memoryBuffer() {
-    const inHostCall = this.#handle.memoryBuffer()
+    const inHostCall = callNative(() => this.#handle.memoryBuffer())
     if (inHostCall != null) return inHostCall
     if (this.#nativeMemory) return this.#nativeMemory.buffer
     if (this.#memory) return this.#memory.buffer
@@ -248,7 +248,7 @@ class WASI {
       // A command is done: close its descriptors now, not at GC. The
       // imports keep answering (args, env, clocks, random; EBADF on a
       // descriptor), as node:wasi's do after start().
-      this.#handle.release()
+      callNative(() => this.#handle.release())
       this.#removeTemporaryDirs()
     }
     return this.#finish(0, false)
@@ -298,7 +298,7 @@ class WASI {
       if (bytes !== null && module) keepRecent(module)
       // The run's thread has dropped the WASI state by the time startRun
       // settles; without a run (a compile error) drop it here.
-      this.#handle.release()
+      callNative(() => this.#handle.release())
       this.#removeTemporaryDirs()
     }
   }

@@ -36,6 +36,8 @@ const GO_REACTOR_SUFFIX = '_reactor'
 const GO_REACTOR_FLAGS = ['-buildmode=c-shared']
 // Keep the name section: backtraces in trap errors are asserted on.
 const WAT_BINARY_OPTIONS = { write_debug_names: true }
+// Shared memories (shared_memory.wat) need the threads proposal.
+const WAT_FEATURES = { threads: true }
 
 function hashOf(parts) {
   const hash = crypto.createHash('sha256')
@@ -188,10 +190,10 @@ async function compileWats(names) {
   for (const name of names) {
     const output = watCachePath(name)
     const source = path.join(WAT_DIR, `${name}.wat`)
-    const module = wabt.parseWat(`${name}.wat`, fs.readFileSync(source, 'utf8'))
+    const module = wabt.parseWat(`${name}.wat`, fs.readFileSync(source, 'utf8'), WAT_FEATURES)
     try {
       module.resolveNames()
-      module.validate()
+      module.validate(WAT_FEATURES)
       const tmp = tmpPathFor(path.basename(output))
       fs.writeFileSync(tmp, module.toBinary(WAT_BINARY_OPTIONS).buffer)
       publish(tmp, output)

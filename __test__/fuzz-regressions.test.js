@@ -100,3 +100,73 @@ test('singlepass: after the NUL-name CompileError, the same process still compil
   assert.equal(good, 'exit code 0', 'a module compiled after the bad one')
   assert.equal(earlier, 'exit code 0', 'a module compiled before the bad one')
 })
+
+// Inputs of the kinds the fuzzer has fed since the memory-safety work
+// (shared memories in V8 mode, JS values converted as V8 converts them,
+// foreign SIGUSR1s during runs), through the fuzzer's own code paths.
+const { runModule, compareConversions } = require('../scripts/fuzz')
+
+test('V8 mode: a module with a shared memory runs (its syscalls used to throw ERR_WASI_NOT_STARTED)', async () => {
+  const { fixtureBytes } = require('./fixtures')
+  const outcome = await runModule({ bytes: fixtureBytes('wat:shared_memory'), engine: 'cranelift', mode: 'v8', seed: 1 }, () => {})
+  assert.deepEqual(outcome, { outcome: 'ran', exitCode: 1 }, 'exit code: the argument count, read back from the shared memory')
+})
+
+test('conversions: random JS values to exports, globals and memory.grow convert natively exactly as in V8', () => {
+  const { WASI } = require('..')
+  const { fixtureBytes } = require('./fixtures')
+  const devNull = require('node:fs').openSync('/dev/null', 'r+')
+  const options = { stdin: devNull, stdout: devNull, stderr: devNull, returnOnExit: true }
+  try {
+    for (const [fixture, seeds] of [['wat:conversions', [1, 2, 3, 4, 5, 6, 7, 8]], ['wat:wat_reactor', [1, 2, 3]]]) {
+      for (const seed of seeds) {
+        const { operations, mismatches } = compareConversions(WASI, fixtureBytes(fixture), 'cranelift', seed, options)
+        assert.ok(operations > 50, `${fixture} seed ${seed}: ${operations} operations`)
+        assert.deepEqual(mismatches, [], `${fixture} seed ${seed}`)
+      }
+    }
+  } finally {
+    require('node:fs').closeSync(devNull)
+  }
+})
+
+test('foreign SIGUSR1s every millisecond while run() timeouts interrupt spinning guests: the process survives', async () => {
+  const { spawn } = require('node:child_process')
+  const { fixture } = require('./fixtures')
+  const source = `
+    const { runModule } = require(${JSON.stringify(path.join(PACKAGE_ROOT, 'scripts', 'fuzz.js'))})
+    const bytes = require('node:fs').readFileSync(${JSON.stringify(fixture('wat:infinite_loop'))})
+    let heard = 0
+    process.on('SIGUSR1', () => heard++)
+    process.stderr.write('ready\\n')
+    ;(async () => {
+      const seen = {}
+      for (let seed = 0; seed < 60; seed++) {
+        const outcome = await runModule({ bytes, engine: seed % 2 ? 'singlepass' : 'cranelift', mode: 'run', seed }, () => {})
+        seen[outcome.code] = (seen[outcome.code] ?? 0) + 1
+      }
+      process.stdout.write(JSON.stringify({ seen, heard }) + '\\n')
+      // Node resets SIGUSR1 to its default (ending the process) as it
+      // exits, with or without the addon: wait until the storm is over.
+      process.stdin.resume().on('end', () => process.exit(0))
+    })()
+  `
+  const child = spawn(process.execPath, ['-e', source], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  const finished = new Promise((resolve) => child.stdout.on('data', (d) => (stdout += d).endsWith('\n') && resolve()))
+  const exited = new Promise((resolve) => child.on('exit', (...ending) => resolve(ending)))
+  // Signals only once its listener is in place (before, Node would start its inspector).
+  await new Promise((resolve) => child.stderr.once('data', resolve))
+  child.stderr.on('data', (d) => (stderr += d))
+  const storm = setInterval(() => child.kill('SIGUSR1'), 1)
+  await Promise.race([finished, exited])
+  clearInterval(storm)
+  child.stdin.end()
+  const [status, signal] = await exited
+  assert.equal(signal, null, `Node died of ${signal}; stderr: ${stderr.slice(-500)}`)
+  assert.equal(status, 0, stderr.slice(-500))
+  const { seen, heard } = JSON.parse(stdout)
+  assert.deepEqual(seen, { ERR_WASI_TIMEOUT: 60 })
+  assert.ok(heard > 0)
+})

@@ -61,3 +61,55 @@ test('with a process.on("SIGUSR1") listener added after wasm ran, timeouts still
   assert.equal(heard, 1)
   assert.ok(took < 5000, `the second timeout took ${took} ms`)
 })
+
+test('foreign SIGUSR1s in a tight loop, aimed at every thread, during many short and long runs and sync starts: every run ends as it should and the process survives', () => {
+  // `kill -USR1 <tid>` is process-directed but delivered to that thread when
+  // it can take it, so the storm reaches run() threads (also as they exit),
+  // pool threads and the main thread, in and out of wasm, while timeouts
+  // send wasmer's own SIGUSR1s. Neither kind may reach the other's handler.
+  // Before src/interrupt.rs blocked signals on exiting wasm threads, about
+  // one such child in five died of SIGSEGV.
+  const result = child(
+    `const fs = require('node:fs')
+     const { spawn } = require('node:child_process')
+     const { WASI } = require(process.argv[1])
+     const loop = fs.readFileSync(process.argv[2])
+     const hello = fs.readFileSync(process.argv[3])
+     const tiny = fs.readFileSync(require(process.argv[1] + '/__test__/fixtures').fixture('wat:hello_unstable'))
+     let heard = 0
+     process.on('SIGUSR1', () => heard++)
+     const sender = spawn('sh', ['-c', 'while :; do for t in /proc/' + process.pid + '/task/*; do kill -USR1 "\${t##*/}" 2>/dev/null; done; done'], { stdio: 'ignore' })
+     const devnull = fs.openSync('/dev/null', 'w')
+     ;(async () => {
+       const seen = {}
+       const count = (what) => { seen[what] = (seen[what] ?? 0) + 1 }
+       const deadline = Date.now() + 4000
+       let rounds = 0
+       while (Date.now() < deadline) {
+         rounds++
+         const runs = [
+           new WASI().run(loop, { timeout: 1 + (rounds % 7) }).then(() => 'returned', (e) => e.code),
+           new WASI().run(loop, { timeout: 40 }).then(() => 'returned', (e) => e.code),
+           new WASI().run(hello, { stdout: 'pipe' }).then((r) => 'exit ' + r.exitCode + ' ' + r.stdout.length, (e) => e.message),
+         ]
+         // Many short runs: many run() threads exiting (see BlockSignalsAtExit in src/interrupt.rs).
+         for (let i = 0; i < 8; i++) runs.push(new WASI().run(tiny, { stdout: 'pipe' }).then((r) => 'tiny exit ' + r.exitCode, (e) => e.message))
+         count('sync exit ' + new WASI({ stdout: devnull }).start(hello))
+         for (let i = 0; i < 20; i++) process.kill(process.pid, 'SIGUSR1')
+         for (const ending of await Promise.all(runs)) count(ending)
+       }
+       sender.kill()
+       await new Promise((resolve) => setTimeout(resolve, 100))
+       console.log(JSON.stringify({ rounds, seen, heard }))
+     })()`,
+  )
+  assert.equal(result.signal, null, `the process died of ${result.signal}: ${result.stderr}`)
+  assert.equal(result.status, 0, result.stderr)
+  const { rounds, seen, heard } = JSON.parse(result.stdout)
+  const helloBytes = 'Hello, Wasm\n'.length
+  assert.deepEqual(Object.keys(seen).sort(), ['ERR_WASI_TIMEOUT', `exit 0 ${helloBytes}`, 'sync exit 0', 'tiny exit 0'].sort(), JSON.stringify(seen))
+  assert.equal(seen['tiny exit 0'], 8 * rounds)
+  assert.equal(seen.ERR_WASI_TIMEOUT, 2 * rounds)
+  assert.equal(seen['sync exit 0'], rounds)
+  assert.ok(heard >= 20 * rounds, `the listener heard ${heard} of at least ${20 * rounds} SIGUSR1s`)
+})

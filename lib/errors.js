@@ -8,6 +8,7 @@ const CLASSES = {
   LinkError: WebAssembly.LinkError,
   RuntimeError: WebAssembly.RuntimeError,
   TypeError,
+  RangeError,
   WasiError: Error,
 }
 

@@ -8,22 +8,23 @@
 // returns HOST_THREW, which ends the run so start()/run() can throw that
 // very error.
 
-const { argTypeError } = require('./errors')
+const { argTypeError, callNative } = require('./errors')
 
 const WASI_MODULES = new Set(['wasi_snapshot_preview1', 'wasi_unstable'])
 const HOST_THREW = Symbol('x-wasi host function threw')
 
-/** JS values to wasm values, by type, as V8 converts them at the boundary. */
+/**
+ * JS values to wasm values, by type, as V8 converts them at the boundary
+ * (ToWebAssemblyValue): i32 ToInt32, f32/f64 ToNumber — both throw a
+ * TypeError for a BigInt, where `Number(value)` would accept it — and i64
+ * ToBigInt (a TypeError for a Number, a SyntaxError for a bad string),
+ * wrapped to 64 bits. `BigInt.asIntN` applies ToBigInt itself.
+ */
 const TO_WASM = {
-  i32: (value) => Number(value) | 0,
-  i64: (value) => BigInt.asIntN(64, bigintOnly(value)),
-  f32: (value) => Math.fround(Number(value)),
-  f64: (value) => Number(value),
-}
-
-function bigintOnly(value) {
-  if (typeof value !== 'bigint') throw new TypeError(`Cannot convert ${String(value)} to a BigInt`)
-  return value
+  i32: (value) => value | 0,
+  i64: (value) => BigInt.asIntN(64, value),
+  f32: (value) => Math.fround(+value),
+  f64: (value) => +value,
 }
 
 /** A converter from what a host function returns to the `results` types. */
@@ -99,7 +100,7 @@ function hostDispatcher(compiled, imports) {
   const functions = []
   const converters = []
   const provided = []
-  for (const { module, name, results } of compiled.functionImports()) {
+  for (const { module, name, results } of callNative(() => compiled.functionImports())) {
     if (WASI_MODULES.has(module)) continue
     const fn = imports?.[module]?.[name]
     if (fn === undefined) continue // reported as a missing import by the addon

@@ -28,6 +28,21 @@ function wrapFunction(native, name, params, host, hostError) {
   return fn
 }
 
+/**
+ * `delta` of Memory.prototype.grow as V8 takes it ([EnforceRange] unsigned
+ * long): ToNumber (a BigInt is a TypeError), then a TypeError unless finite
+ * and within 0..2^32-1, then truncated. Never wrapped: grow(2 ** 32) must
+ * not become grow(0).
+ */
+function growDelta(delta) {
+  const number = +delta
+  const fail = (what) => new TypeError(`WebAssembly.Memory.grow(): Argument 0 must be ${what}`)
+  if (!Number.isFinite(number)) throw fail('convertible to a valid number')
+  if (number < 0) throw fail('non-negative')
+  if (number > 0xffffffff) throw fail('in the unsigned long range')
+  return Math.trunc(number)
+}
+
 class NativeMemory {
   #native
   #name
@@ -43,8 +58,8 @@ class NativeMemory {
 
   /** Grows by `delta` pages of 64 KiB; returns the previous size in pages. */
   grow(delta) {
-    if (!Number.isInteger(delta) || delta < 0) throw new TypeError('WebAssembly.Memory.grow(): Argument 0 must be a non-negative integer')
-    return callNative(() => this.#native.memoryGrow(this.#name, delta))
+    const pages = growDelta(delta)
+    return callNative(() => this.#native.memoryGrow(this.#name, pages))
   }
 }
 
@@ -78,7 +93,7 @@ class NativeGlobal {
 /** `{ exports }` for a NativeInstance of the addon. */
 function wrapInstance(native, host, hostError) {
   const exports = Object.create(null)
-  for (const info of native.exportsInfo()) {
+  for (const info of callNative(() => native.exportsInfo())) {
     if (info.kind === 'function') exports[info.name] = wrapFunction(native, info.name, info.params, host, hostError)
     else if (info.kind === 'memory') exports[info.name] = new NativeMemory(native, info.name)
     else if (info.kind === 'global') exports[info.name] = new NativeGlobal(native, info.name, info.valueType, info.mutable)

@@ -89,11 +89,19 @@ function startRun(handle, module, options, native, hostError) {
     let timer = null
     let retry = null
 
+    // interrupt() throws only after a panic inside the addon, and it sets
+    // the stop flag before anything that can fail, so retrying still ends
+    // the run; a throw here would be an uncaught exception in a timer.
+    const interrupt = () => {
+      try {
+        handle.interrupt()
+      } catch {}
+    }
     const stop = (reason) => {
       if (stopReason !== null) return
       stopReason = reason
-      handle.interrupt()
-      retry = setInterval(() => handle.interrupt(), STOP_RETRY_MS)
+      interrupt()
+      retry = setInterval(interrupt, STOP_RETRY_MS)
     }
     const onAbort = () => stop('abort')
 

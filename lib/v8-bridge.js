@@ -4,6 +4,8 @@
 // instance's current `memory.buffer`, read at every call because it changes
 // whenever the guest grows its memory.
 
+const { callNative } = require('./errors')
+
 const NAMESPACES = { preview1: 'wasi_snapshot_preview1', unstable: 'wasi_unstable' }
 
 /** Thrown through wasm frames by `proc_exit`, caught by start(). */
@@ -32,13 +34,34 @@ function bindSyscall(raw, arity, buffer) {
 }
 
 /**
+ * What the addon's syscalls take as the guest's memory: `buffer()` itself
+ * when it is an ArrayBuffer; for a shared memory, a Uint8Array over its
+ * SharedArrayBuffer (N-API reads a SharedArrayBuffer only through a view on
+ * every Node line), made again only when the memory grows.
+ */
+function memoryArgument(buffer) {
+  let shared = null
+  let view = null
+  return () => {
+    const current = buffer()
+    if (current === undefined || current instanceof ArrayBuffer) return current
+    if (current !== shared) {
+      shared = current
+      view = current instanceof SharedArrayBuffer ? new Uint8Array(current) : current
+    }
+    return view
+  }
+}
+
+/**
  * The syscalls of `abi` ('preview1' or 'unstable') as wasm imports.
  * @param handle the addon's WasiHandle
  * @param buffer returns the guest's current memory.buffer (or undefined)
  */
-function createImports(handle, abi, buffer) {
-  const raw = handle.syscallFunctions(abi)
-  const arities = handle.syscallArities(abi)
+function createImports(handle, abi, guestBuffer) {
+  const buffer = memoryArgument(guestBuffer)
+  const raw = callNative(() => handle.syscallFunctions(abi))
+  const arities = callNative(() => handle.syscallArities(abi))
   const imports = {}
   for (const name of Object.keys(raw).sort()) {
     imports[name] = bindSyscall(raw[name], arities[name], buffer)

@@ -13,11 +13,19 @@
 //           is a crash; one that does not answer in time while compiling is
 //           a hang. A guest still running at the time limit is counted
 //           apart (CPU time is not limited; a mutated loop may never end).
+//           Some inputs run with run() and a short timeout (wasmer's SIGUSR1
+//           interrupts), and the parent sends the worker foreign SIGUSR1s
+//           all along (it listens, as an app would). Reactor inputs
+//           (`conversions`) are instantiated natively and by V8, and their
+//           exports, globals and memory.grow get random JS values (BigInts,
+//           out-of-range and non-numbers): a conversion error on one side
+//           must be the same error class on the other.
 // syscalls  every wasiImport function of both WASI names in V8 mode, after
 //           initialize() with a memory of 1-2 pages, called with random
 //           argument values: pointers and lengths at and past the end of
 //           memory, huge and negative values, i64 as BigInt extremes (and
-//           as Numbers, and now and then values of the wrong JS type).
+//           as Numbers, and now and then values of the wrong JS type), with
+//           a shared memory (a SharedArrayBuffer) one time in five.
 //           Each call must return an errno (a Number 0..76) or throw a JS
 //           error. Canary ArrayBuffers (allocated on both sides of the guest
 //           memory) and a second, untouched wasm memory must keep their
@@ -26,7 +34,7 @@
 //   node scripts/fuzz.js [--seconds 60] [--seed N] [--target all|modules|syscalls]
 //                        [--module-workers 1] [--syscall-workers 1]
 //                        [--compile-timeout 30000] [--run-timeout 3000]
-//   node scripts/fuzz.js --replay fuzz/findings/<file>.wasm [--engine cranelift] [--mode native|v8]
+//   node scripts/fuzz.js --replay fuzz/findings/<file>.wasm [--engine cranelift] [--mode native|run|v8|conversions] [--seed N]
 //   node scripts/fuzz.js --syscall-replay <worker seed>:<call number>   (from a syscalls finding)
 //
 // Seeds: fuzz/corpus/*.wat (ours, as text) and the test fixtures built from
@@ -278,7 +286,13 @@ function randomInput(r) {
 function nextModuleInput(r, corpus) {
   let bytes
   let how
-  if (r.chance(0.05)) {
+  const mode = r.pick(['native', 'native', 'native', 'native', 'native', 'run', 'v8', 'v8', 'conversions', 'conversions'])
+  if (mode === 'conversions' && r.chance(0.5)) {
+    // The random part is the JS values; most mutants would not compile.
+    const seed = r.pick(corpus)
+    bytes = seed.bytes
+    how = seed.name
+  } else if (r.chance(0.05)) {
     bytes = randomInput(r)
     how = 'random bytes'
   } else {
@@ -292,13 +306,87 @@ function nextModuleInput(r, corpus) {
     }
     how = `${seed.name} + ${steps.join(', ')}`
   }
-  return { bytes, how, engine: r.pick(['cranelift', 'singlepass']), mode: r.chance(0.8) ? 'native' : 'v8' }
+  // wat:conversions has a multi-value import, which Singlepass refuses with a
+  // (caught) compiler panic on every mutant: compile it with Cranelift.
+  const engine = how.startsWith('wat:conversions') ? 'cranelift' : r.pick(['cranelift', 'singlepass'])
+  return { bytes, how, engine, mode, seed: r.u32() }
+}
+
+// JS values for wasm parameters, globals and host results: right and wrong
+// types, out of range, and values that convert only one way.
+const JS_VALUES = [0, -1, 1.5, -0, NaN, Infinity, 2 ** 31, 2 ** 32, 2 ** 53, -(2 ** 63), 0n, 1n, -1n, 2n ** 63n, 2n ** 64n + 1n, -(2n ** 70n), '7', 'abc', '0x10', '', true, false, undefined, null, {}, [], [1], { valueOf: () => 3 }, { valueOf: () => 3n }, Symbol('s')]
+const GROW_DELTAS = [0, 1, 2, -1, -0.5, 0.5, 1.9, 2 ** 16, 2 ** 32, 2 ** 32 + 1, 2 ** 53, NaN, Infinity, '1', 'x', null, undefined, 1n, {}, Symbol('s')]
+
+/** A comparable outcome of `fn()`: a value, or the class of what it threw. */
+function settle(fn) {
+  try {
+    const value = fn()
+    return { value: typeof value === 'bigint' ? `${value}n` : typeof value === 'symbol' ? 'symbol' : String(value) }
+  } catch (err) {
+    return { threw: err?.constructor?.name ?? typeof err }
+  }
+}
+
+const CONVERSION_ERRORS = new Set(['TypeError', 'SyntaxError', 'RangeError'])
+
+/**
+ * Instantiates a reactor natively and in V8 with the same host functions
+ * (each returns a value picked for it), then feeds both the same random JS
+ * values: export arguments, global values, memory.grow deltas. Returns the
+ * number of operations and the mismatches where either side failed to
+ * convert (a TypeError, SyntaxError or RangeError) and the other did not
+ * fail the same way.
+ */
+function compareConversions(WASI, bytes, engine, seed, wasiOptions) {
+  const r = makeRandom(seed)
+  const module = new WebAssembly.Module(bytes)
+  const env = {}
+  for (const { module: name, name: field, kind } of WebAssembly.Module.imports(module)) {
+    if (kind !== 'function' || name.startsWith('wasi_')) continue
+    const result = r.chance(0.5) ? r.pick(JS_VALUES) : [r.pick(JS_VALUES), r.pick(JS_VALUES)]
+    ;(env[name] ??= {})[field] = () => result
+  }
+  const v8Wasi = new WASI(wasiOptions)
+  const instance = new WebAssembly.Instance(module, { ...env, ...v8Wasi.getImportObject() })
+  const v8 = instance.exports
+  const native = new WASI({ ...wasiOptions, engine }).initialize(bytes, env).exports
+  if (v8.memory instanceof WebAssembly.Memory) v8Wasi.initialize(instance)
+  const mismatches = []
+  let operations = 0
+  const compare = (what, run) => {
+    operations++
+    const a = settle(() => run(native))
+    const b = settle(() => run(v8))
+    const conversion = CONVERSION_ERRORS.has(a.threw) || CONVERSION_ERRORS.has(b.threw)
+    if (conversion && a.threw !== b.threw) mismatches.push(`${what}: native ${JSON.stringify(a)}, V8 ${JSON.stringify(b)}`)
+  }
+  const describe = (v) => (typeof v === 'bigint' ? `${v}n` : typeof v === 'symbol' ? 'Symbol()' : JSON.stringify(v) ?? String(v))
+  for (let round = 0; round < 8; round++) {
+    for (const [name, value] of Object.entries(v8)) {
+      if (typeof native[name] !== typeof value) continue
+      if (typeof value === 'function') {
+        if (name === '_initialize') continue
+        const args = Array.from({ length: value.length + r.int(2) }, () => r.pick(JS_VALUES))
+        compare(`${name}(${args.map(describe).join(', ')})`, (e) => e[name](...args))
+      } else if (value instanceof WebAssembly.Global && ['number', 'bigint'].includes(typeof value.value)) {
+        const v = r.pick(JS_VALUES)
+        compare(`${name}.value = ${describe(v)}`, (e) => {
+          e[name].value = v
+          return e[name].value
+        })
+      } else if (value instanceof WebAssembly.Memory) {
+        const delta = r.pick(GROW_DELTAS)
+        compare(`${name}.grow(${describe(delta)})`, (e) => e[name].grow(delta))
+      }
+    }
+  }
+  return { operations, mismatches }
 }
 
 // ---------------------------------------------------------------- module worker
 
 // Runs one module input; tells the parent when compilation is over.
-async function runModule({ bytes, engine, mode }, send) {
+async function runModule({ bytes, engine, mode, seed }, send) {
   const { WASI, compile } = require(ROOT)
   const devNull = fs.openSync('/dev/null', 'r+')
   const wasiOptions = { args: ['fuzz'], env: {}, stdin: devNull, stdout: devNull, stderr: devNull, returnOnExit: true }
@@ -307,6 +395,18 @@ async function runModule({ bytes, engine, mode }, send) {
       const module = compile(bytes, { engine, cache: false })
       send({ phase: 'run' })
       return { outcome: 'ran', exitCode: new WASI({ ...wasiOptions, engine }).start(module) }
+    }
+    if (mode === 'run') {
+      const module = compile(bytes, { engine, cache: false })
+      send({ phase: 'run' })
+      const { exitCode } = await new WASI({ ...wasiOptions, engine }).run(module, { timeout: 1 + (seed % 100) })
+      return { outcome: 'ran', exitCode }
+    }
+    if (mode === 'conversions') {
+      compile(bytes, { engine, cache: false })
+      send({ phase: 'run' })
+      const { operations, mismatches } = compareConversions(WASI, bytes, engine, seed, wasiOptions)
+      return { outcome: mismatches.length ? 'mismatch' : 'ran', operations, mismatches: mismatches.slice(0, 5) }
     }
     const module = new WebAssembly.Module(bytes)
     send({ phase: 'run' })
@@ -327,13 +427,17 @@ const INJECT = process.env.XWASI_FUZZ_INJECT
 
 function moduleWorkerMain() {
   let inputs = 0
+  // The parent sends foreign SIGUSR1s: listen as an app would (without a
+  // listener Node starts its inspector).
+  let heard = 0
+  process.on('SIGUSR1', () => heard++)
   process.on('message', async (message) => {
     if (INJECT && ++inputs === 20) {
       if (INJECT === 'crash') process.kill(process.pid, 'SIGSEGV')
       else for (;;);
     }
     const result = await runModule({ ...message, bytes: Buffer.from(message.bytes) }, (m) => process.send({ id: message.id, ...m }))
-    process.send({ id: message.id, ...result, rss: process.memoryUsage().rss })
+    process.send({ id: message.id, ...result, heard, rss: process.memoryUsage().rss })
   })
   process.send({ ready: true })
 }
@@ -406,7 +510,7 @@ async function syscallWorkerMain({ seed, seconds, index, stopAt }) {
     }
     const before = pattern(new ArrayBuffer(2 * PAGE), 1)
     const initial = 1 + r.int(2)
-    const shared = r.chance(0.005)
+    const shared = r.chance(0.2)
     memory = new WebAssembly.Memory({ initial, maximum: 2, ...(shared ? { shared: true } : {}) })
     const after = pattern(new ArrayBuffer(2 * PAGE), 2)
     const other = new WebAssembly.Memory({ initial: 1 })
@@ -620,6 +724,13 @@ function fuzzModules(options, seeds, stats) {
 
   async function loop() {
     let worker = await startWorker()
+    // Foreign SIGUSR1s at the worker while it compiles and runs.
+    const storm = setInterval(() => {
+      try {
+        worker.child.kill('SIGUSR1')
+        stats.modules.foreignSignals++
+      } catch {}
+    }, 2)
     while (Date.now() < deadline) {
       const input = nextModuleInput(r, corpus)
       const id = stats.modules.executions
@@ -653,12 +764,17 @@ function fuzzModules(options, seeds, stats) {
           clearTimeout(timer)
           resolve({ outcome: 'crash', code, signal, phase })
         })
-        worker.child.send({ id, bytes: input.bytes, engine: input.engine, mode: input.mode })
+        worker.child.send({ id, bytes: input.bytes, engine: input.engine, mode: input.mode, seed: input.seed })
       })
       const key = outcome.outcome === 'error' ? `error ${outcome.name}` : outcome.outcome
       stats.modules.outcomes[key] = (stats.modules.outcomes[key] ?? 0) + 1
       if (outcome.outcome === 'ran' && corpus.length < 200 && input.bytes.length < 4 << 20) {
         corpus.push({ name: `ran#${id}`, bytes: input.bytes })
+      }
+      if (outcome.operations) stats.modules.conversions += outcome.operations
+      if (outcome.outcome === 'mismatch') {
+        const file = saveFinding('mismatch', input.bytes)
+        stats.findings.push({ kind: 'violation', target: 'modules', how: input.how, engine: input.engine, mode: input.mode, seed: input.seed, file, detail: outcome.mismatches })
       }
       if (outcome.outcome === 'crash' || outcome.outcome === 'hang') {
         const file = saveFinding(outcome.outcome, input.bytes)
@@ -682,6 +798,7 @@ function fuzzModules(options, seeds, stats) {
         worker = await startWorker()
       }
     }
+    clearInterval(storm)
     worker.child.kill()
   }
   return Promise.all(Array.from({ length: options.moduleWorkers }, loop))
@@ -749,7 +866,7 @@ function fuzzSyscalls(options, stats) {
 async function replay(options) {
   const bytes = fs.readFileSync(options.replay)
   console.log(`replaying ${options.replay} (${bytes.length} bytes), ${options.mode}, ${options.engine}`)
-  const result = await runModule({ bytes, engine: options.engine, mode: options.mode }, (m) => console.log('phase:', m.phase))
+  const result = await runModule({ bytes, engine: options.engine, mode: options.mode, seed: options.seed }, (m) => console.log('phase:', m.phase))
   console.log(result)
 }
 
@@ -763,7 +880,7 @@ async function main() {
   }
   const started = Date.now()
   const stats = {
-    modules: { executions: 0, outcomes: {}, recycled: 0 },
+    modules: { executions: 0, outcomes: {}, recycled: 0, conversions: 0, foreignSignals: 0 },
     syscalls: { executions: 0, returned: 0, thrown: 0, thrownKinds: {}, violations: 0, perFunction: {} },
     findings: [],
   }
@@ -786,6 +903,7 @@ async function main() {
   if (options.target !== 'syscalls') {
     const m = stats.modules
     console.log(`modules:  ${m.executions} executions (${rate(m.executions)}/s); outcomes: ${JSON.stringify(m.outcomes)}; workers recycled at ${WORKER_RSS_LIMIT / 1024 / 1024} MiB RSS: ${m.recycled}`)
+    console.log(`modules:  ${m.conversions} export calls, global sets and memory.grow with random JS values compared with V8; ${m.foreignSignals} foreign SIGUSR1s sent to the workers`)
   }
   if (options.target !== 'modules') {
     const s = stats.syscalls
@@ -800,7 +918,10 @@ async function main() {
   process.exitCode = crashes + hangs > 0 ? 1 : 0
 }
 
-if (process.argv[2] === '--module-worker') moduleWorkerMain()
+if (require.main !== module) {
+  // For __test__/fuzz-regressions.test.js: the same code paths on fixed inputs.
+  module.exports = { runModule, compareConversions }
+} else if (process.argv[2] === '--module-worker') moduleWorkerMain()
 else if (process.argv[2] === '--syscall-worker') {
   syscallWorkerMain(JSON.parse(process.argv[3])).catch((err) => {
     console.error(err)

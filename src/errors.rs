@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Link,
     Runtime,
     Type,
+    /// `RangeError`, e.g. a memory that cannot grow by the pages asked for.
+    Range,
     /// A plain `Error`, e.g. a preopen directory that cannot be opened.
     Wasi,
 }
@@ -29,6 +31,7 @@ impl ErrorKind {
             ErrorKind::Link => "LinkError",
             ErrorKind::Runtime => "RuntimeError",
             ErrorKind::Type => "TypeError",
+            ErrorKind::Range => "RangeError",
             ErrorKind::Wasi => "WasiError",
         }
     }

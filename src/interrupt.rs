@@ -10,16 +10,26 @@
 //! SIGUSR1 is also Node's "start the inspector" signal, and wasmer's handler
 //! aborts the process when a SIGUSR1 arrives that it did not send (it asserts
 //! on its bookkeeping). So once wasmer has installed its handler, a guard
-//! handler goes on top: a SIGUSR1 reaches wasmer only on a thread we are
-//! interrupting, and every other one goes to the handler that was there
-//! before wasmer (Node's).
+//! handler goes on top and forwards to wasmer only the signals wasmer sent,
+//! every other one to the handler that was there before wasmer (Node's).
+//!
+//! Which signals wasmer sent is decided from the signal itself, not from
+//! state kept beside it (that state and the signal's arrival race): wasmer
+//! sends with `pthread_kill` (`si_code == SI_TKILL`, `si_pid` our own), and
+//! only after it has recorded the target that its handler asserts on. `kill`
+//! from another process or from `process.kill()` is `SI_USER`, so it can
+//! never reach wasmer, whatever the interrupts under way. A count of the
+//! interrupts sent and not yet handled adds that no tkill is forwarded
+//! while none is under way. The handler touches no thread-local (a first
+//! touch of one in a dynamically loaded library may allocate) and takes no
+//! lock: two atomics, `getpid`, and the saved handlers, which are replaced
+//! whole (never written in place) so a signal never reads half of one.
 
-use std::cell::Cell;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -35,10 +45,11 @@ pub struct Interrupt {
     requested: AtomicBool,
     /// The store running on the run's thread, while it runs.
     store: Mutex<Option<StoreId>>,
-    /// Signals we sent that the run's thread has not handled yet (read by
-    /// the guard handler, so an atomic, not a lock).
-    signals_in_flight: AtomicUsize,
 }
+
+/// Interrupt signals wasmer sent (or is about to send) that no thread has
+/// handled yet, across the process.
+static SIGNALS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 impl Interrupt {
     pub fn is_requested(&self) -> bool {
@@ -54,11 +65,13 @@ impl Interrupt {
             return;
         };
         reinstall_guard_if_replaced();
-        self.signals_in_flight.fetch_add(1, Ordering::AcqRel);
+        // Counted before sending: the signal may be handled before
+        // `interrupt` returns.
+        SIGNALS_IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
         if wasmer_vm::interrupt_registry::interrupt(store).is_err() {
             // Nothing was sent (not in wasm right now, or a signal is
             // already on its way).
-            self.signals_in_flight.fetch_sub(1, Ordering::AcqRel);
+            SIGNALS_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -67,7 +80,6 @@ impl Interrupt {
     pub fn enter(self: &Arc<Self>, store: StoreId) -> RunningGuard {
         install_sigusr1_guard();
         *self.store.lock().unwrap_or_else(|e| e.into_inner()) = Some(store);
-        CURRENT.with(|c| c.set(Arc::as_ptr(self)));
         RunningGuard {
             interrupt: self.clone(),
         }
@@ -135,18 +147,49 @@ impl Drop for RunningGuard {
             .store
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = None;
-        CURRENT.with(|c| c.set(ptr::null()));
+        // Wasm has run on this thread by now, so wasmer's signal stack is
+        // set up and this registers after it (see BlockSignalsAtExit).
+        BLOCK_SIGNALS_AT_EXIT.with(|_| ());
+    }
+}
+
+/// Blocks every signal on a thread that ran wasm, as it exits.
+///
+/// wasmer gives each such thread an alternate signal stack and unmaps it in
+/// a thread-local destructor without unregistering it; a SIGUSR1 (whose
+/// handlers run on that stack) arriving after that, while the thread
+/// finishes exiting, cannot be delivered and the kernel kills the process
+/// with SIGSEGV (seen under a storm of foreign SIGUSR1s). Thread-local
+/// destructors run last registered first, and this one is registered after
+/// wasmer's, so the thread stops taking signals before the stack goes; they
+/// go to the process's other threads instead.
+struct BlockSignalsAtExit;
+
+impl Drop for BlockSignalsAtExit {
+    fn drop(&mut self) {
+        // SAFETY: blocking signals for the calling thread only.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, ptr::null_mut());
+        }
     }
 }
 
 thread_local! {
-    /// The interrupt of the run on this thread (read by the signal handler:
-    /// a const-initialised Cell needs no lazy setup there).
-    static CURRENT: Cell<*const Interrupt> = const { Cell::new(ptr::null()) };
+    static BLOCK_SIGNALS_AT_EXIT: BlockSignalsAtExit = const { BlockSignalsAtExit };
 }
 
-static mut BEFORE_WASMER: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+/// Where foreign SIGUSR1s go: the handler before wasmer's (Node's), or what
+/// replaced our guard since. Each value is leaked, never freed or written
+/// again, so a signal handler holding an old pointer still reads a whole
+/// one (a few such replacements per process at most).
+static BEFORE_WASMER: AtomicPtr<libc::sigaction> = AtomicPtr::new(ptr::null_mut());
 static mut WASMER: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+
+fn set_before_wasmer(action: libc::sigaction) {
+    BEFORE_WASMER.store(Box::into_raw(Box::new(action)), Ordering::Release);
+}
 
 /// Installs the guard handler once, after making sure wasmer's is in place.
 fn install_sigusr1_guard() {
@@ -155,9 +198,10 @@ fn install_sigusr1_guard() {
         // SAFETY: plain sigaction calls; the statics are written once, here,
         // before the guard that reads them is installed.
         unsafe {
-            let before = &raw mut BEFORE_WASMER;
             let wasmer = &raw mut WASMER;
-            libc::sigaction(libc::SIGUSR1, ptr::null(), (*before).as_mut_ptr());
+            let mut before: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGUSR1, ptr::null(), &mut before);
+            set_before_wasmer(before);
             wasmer_vm::init_traps();
             libc::sigaction(libc::SIGUSR1, ptr::null(), (*wasmer).as_mut_ptr());
             install_guard_handler();
@@ -169,15 +213,15 @@ fn install_sigusr1_guard() {
 /// JS adds the first `process.on('SIGUSR1')` listener): what replaced it
 /// becomes the handler every foreign SIGUSR1 goes to.
 fn reinstall_guard_if_replaced() {
-    // SAFETY: plain sigaction calls. Updating BEFORE_WASMER races only with
-    // a foreign SIGUSR1 arriving in these few instructions.
+    // SAFETY: plain sigaction calls. A signal meanwhile reads either the
+    // old saved handler or the new one, both whole.
     unsafe {
         let mut current: libc::sigaction = std::mem::zeroed();
         libc::sigaction(libc::SIGUSR1, ptr::null(), &mut current);
         if current.sa_sigaction == sigusr1_guard as *const () as usize {
             return;
         }
-        (&raw mut BEFORE_WASMER).write(MaybeUninit::new(current));
+        set_before_wasmer(current);
         install_guard_handler();
     }
 }
@@ -201,27 +245,33 @@ pub fn init() {
     install_sigusr1_guard();
 }
 
+/// Whether a SIGUSR1 with this `si_code` and `si_pid` is an interrupt wasmer
+/// sent: a `pthread_kill` from this process while one is under way (then
+/// counted as handled). Async-signal-safe.
+fn sent_by_wasmer(si_code: libc::c_int, si_pid: libc::pid_t, own_pid: libc::pid_t) -> bool {
+    si_code == libc::SI_TKILL
+        && si_pid == own_pid
+        && SIGNALS_IN_FLIGHT
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+}
+
 extern "C" fn sigusr1_guard(
     signum: libc::c_int,
     info: *mut libc::siginfo_t,
     context: *mut libc::c_void,
 ) {
-    let ours = CURRENT.with(|c| {
-        let current = c.get();
-        // SAFETY: set by `enter` for the lifetime of the running guard, on
-        // this very thread.
-        !current.is_null()
-            && unsafe { &*current }
-                .signals_in_flight
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_ok()
-    });
-    // SAFETY: both were filled in before this handler was installed.
+    // SAFETY: the kernel's siginfo for this SA_SIGINFO handler; getpid is
+    // async-signal-safe.
+    let ours = !info.is_null()
+        && unsafe { sent_by_wasmer((*info).si_code, (*info).si_pid(), libc::getpid()) };
+    // SAFETY: both were set before this handler was installed; saved
+    // handlers are never written in place.
     let next = unsafe {
         if ours {
             (&raw const WASMER).read().assume_init()
         } else {
-            (&raw const BEFORE_WASMER).read().assume_init()
+            *BEFORE_WASMER.load(Ordering::Acquire)
         }
     };
     // SAFETY: calling the handler that would have run without us, the way
@@ -265,6 +315,22 @@ unsafe fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_tkill_from_this_process_with_an_interrupt_under_way_goes_to_wasmer() {
+        let me = 4242;
+        // Nothing under way: even wasmer's kind of signal goes to Node.
+        assert!(!sent_by_wasmer(libc::SI_TKILL, me, me));
+        SIGNALS_IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
+        // kill(1) or process.kill(): SI_USER, never wasmer's, and the
+        // count is left for the real one.
+        assert!(!sent_by_wasmer(libc::SI_USER, me, me));
+        assert!(!sent_by_wasmer(libc::SI_USER, 1, me));
+        // tgkill from another process.
+        assert!(!sent_by_wasmer(libc::SI_TKILL, 1, me));
+        assert!(sent_by_wasmer(libc::SI_TKILL, me, me));
+        assert_eq!(SIGNALS_IN_FLIGHT.load(Ordering::Acquire), 0);
+    }
 
     #[test]
     fn a_requested_stop_ends_sleeps_and_waits_within_a_slice() {

@@ -16,6 +16,7 @@
 //! - `v8_bridge`: the syscalls as JS functions, for modules V8 runs.
 //! - `stdio`: the guest's stdio on host file descriptors or into JS.
 //! - `errors`: errors as JS sees them.
+//! - `panic_guard`: every entry point turns a panic into a JS error.
 
 #![deny(clippy::all)]
 
@@ -30,6 +31,7 @@ mod memory_file;
 mod memory_views;
 mod native;
 mod options;
+mod panic_guard;
 mod reactor;
 mod run_thread;
 mod stdio;
@@ -56,6 +58,7 @@ use crate::js_values::RawJs;
 use crate::memory_views::MemoryViews;
 use crate::native::{Ending, HostFunctions, RunSetup};
 use crate::options::{EngineKind, RunStdio, WasiOptions, WasiVersions};
+use crate::panic_guard::guarded;
 use crate::reactor::NativeInstance;
 use crate::run_thread::PendingRun;
 use crate::v8_bridge::SharedCtx;
@@ -131,10 +134,12 @@ impl CompiledModule {
         cache_dir: Option<String>,
         cache_max_bytes: Option<f64>,
     ) -> napi::Result<Self> {
-        let disk = cache_dir
-            .as_deref()
-            .map(|dir| DiskCache::new(Path::new(dir), cache_max_bytes));
-        CompiledModule::compile_now(&env, &bytes, &engine, disk)
+        guarded("compile", None, || {
+            let disk = cache_dir
+                .as_deref()
+                .map(|dir| DiskCache::new(Path::new(dir), cache_max_bytes));
+            CompiledModule::compile_now(&env, &bytes, &engine, disk)
+        })
     }
 
     /// `compile` on a thread of the libuv pool, so the event loop keeps
@@ -146,15 +151,17 @@ impl CompiledModule {
         cache_dir: Option<String>,
         cache_max_bytes: Option<f64>,
     ) -> napi::Result<AsyncTask<CompileTask>> {
-        if engine != "auto" {
-            EngineKind::parse(&engine)?;
-        }
-        Ok(AsyncTask::new(CompileTask {
-            bytes: bytes.to_vec(),
-            engine,
-            cache_dir,
-            cache_max_bytes,
-        }))
+        guarded("compileAsync", None, || {
+            if engine != "auto" {
+                EngineKind::parse(&engine)?;
+            }
+            Ok(AsyncTask::new(CompileTask {
+                bytes: bytes.to_vec(),
+                engine,
+                cache_dir,
+                cache_max_bytes,
+            }))
+        })
     }
 
     /// `memory` (compiled earlier in this process), `disk` (on-disk cache) or
@@ -191,28 +198,30 @@ impl CompiledModule {
     /// match against host functions.
     #[napi]
     pub fn function_imports(&self) -> napi::Result<Vec<FunctionImport>> {
-        Ok(self
-            .compiled()?
-            .module
-            .imports()
-            .filter_map(|import| match import.ty() {
-                wasmer::ExternType::Function(ty) => Some(FunctionImport {
-                    module: import.module().to_string(),
-                    name: import.name().to_string(),
-                    params: ty
-                        .params()
-                        .iter()
-                        .map(|t| js_values::type_name(*t).into())
-                        .collect(),
-                    results: ty
-                        .results()
-                        .iter()
-                        .map(|t| js_values::type_name(*t).into())
-                        .collect(),
-                }),
-                _ => None,
-            })
-            .collect())
+        guarded("functionImports", None, || {
+            Ok(self
+                .compiled()?
+                .module
+                .imports()
+                .filter_map(|import| match import.ty() {
+                    wasmer::ExternType::Function(ty) => Some(FunctionImport {
+                        module: import.module().to_string(),
+                        name: import.name().to_string(),
+                        params: ty
+                            .params()
+                            .iter()
+                            .map(|t| js_values::type_name(*t).into())
+                            .collect(),
+                        results: ty
+                            .results()
+                            .iter()
+                            .map(|t| js_values::type_name(*t).into())
+                            .collect(),
+                    }),
+                    _ => None,
+                })
+                .collect())
+        })
     }
 }
 
@@ -250,11 +259,15 @@ impl Task for CompileTask {
     type JsValue = CompiledModule;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        let disk = self
-            .cache_dir
-            .as_deref()
-            .map(|dir| DiskCache::new(Path::new(dir), self.cache_max_bytes));
-        compile_choice(&self.bytes, &self.engine, disk)
+        // On a libuv thread: a panic unwinding out of napi-rs's `execute`
+        // callback would abort the process.
+        guarded("compile (async)", None, || {
+            let disk = self
+                .cache_dir
+                .as_deref()
+                .map(|dir| DiskCache::new(Path::new(dir), self.cache_max_bytes));
+            compile_choice(&self.bytes, &self.engine, disk)
+        })
     }
 
     fn resolve(
@@ -367,14 +380,16 @@ impl WasiHandle {
 impl WasiHandle {
     #[napi(constructor)]
     pub fn new(options: WasiOptions) -> napi::Result<Self> {
-        let versions = WasiVersions::parse(options.version.as_deref())?;
-        let interrupt = Arc::new(Interrupt::default());
-        let ctx = wasi::build_ctx(&options, &interrupt)?;
-        Ok(WasiHandle {
-            ctx: Rc::new(RefCell::new(Some(ctx))),
-            versions,
-            interrupt,
-            views: Rc::default(),
+        guarded("new WASI", None, || {
+            let versions = WasiVersions::parse(options.version.as_deref())?;
+            let interrupt = Arc::new(Interrupt::default());
+            let ctx = wasi::build_ctx(&options, &interrupt)?;
+            Ok(WasiHandle {
+                ctx: Rc::new(RefCell::new(Some(ctx))),
+                versions,
+                interrupt,
+                views: Rc::default(),
+            })
         })
     }
 
@@ -388,27 +403,29 @@ impl WasiHandle {
         options: NativeRunOptions,
     ) -> napi::Result<RunOutcome> {
         let compiled = module.compiled()?;
-        let ending = if options.own_thread == Some(true) {
-            let setup = self.setup(self.take_ctx()?, options.max_memory);
-            let host = match (&options.dispatch, &options.provided) {
-                (Some(dispatch), Some(provided)) => Some((dispatch.0, provided.clone())),
-                _ => None,
-            };
-            // SAFETY: the current env; `dispatch` is an argument of this call.
-            unsafe {
-                worker_start::start(
-                    env.raw(),
-                    compiled.engine.clone(),
-                    compiled.module.clone(),
-                    setup,
-                    host,
-                    self.views.clone(),
-                )
-            }?
-        } else {
-            let setup = self.sync_setup(&env, &options)?;
-            native::run_start(&compiled.engine, &compiled.module, setup)?
-        };
+        let ending = guarded("start", None, || {
+            Ok(if options.own_thread == Some(true) {
+                let setup = self.setup(self.take_ctx()?, options.max_memory);
+                let host = match (&options.dispatch, &options.provided) {
+                    (Some(dispatch), Some(provided)) => Some((dispatch.0, provided.clone())),
+                    _ => None,
+                };
+                // SAFETY: the current env; `dispatch` is an argument of this call.
+                unsafe {
+                    worker_start::start(
+                        env.raw(),
+                        compiled.engine.clone(),
+                        compiled.module.clone(),
+                        setup,
+                        host,
+                        self.views.clone(),
+                    )
+                }?
+            } else {
+                let setup = self.sync_setup(&env, &options)?;
+                native::run_start(&compiled.engine, &compiled.module, setup)?
+            })
+        })?;
         Ok(match ending {
             Ending::Returned | Ending::Interrupted => RunOutcome {
                 exit_code: 0,
@@ -443,32 +460,38 @@ impl WasiHandle {
         on_event: RawJs,
         options: NativeRunOptions,
     ) -> napi::Result<()> {
-        let compiled = module.compiled()?;
-        let ctx = self.take_ctx()?;
-        // SAFETY: the current env; the functions are arguments of this call.
-        let pending = unsafe {
-            PendingRun::open(
-                env.raw(),
-                on_event.0,
-                options.dispatch.as_ref().map(|d| d.0),
-                self.views.clone(),
+        // The run's own thread catches what panics there (run_thread.rs).
+        guarded("run", None, || {
+            let compiled = module.compiled()?;
+            let ctx = self.take_ctx()?;
+            // SAFETY: the current env; the functions are arguments of this call.
+            let pending = unsafe {
+                PendingRun::open(
+                    env.raw(),
+                    on_event.0,
+                    options.dispatch.as_ref().map(|d| d.0),
+                    self.views.clone(),
+                )
+            }?;
+            wasi::set_run_stdio(&ctx, &stdio, &pending.output_sink(), &self.interrupt)?;
+            let setup = self.setup(ctx, options.max_memory);
+            pending.spawn(
+                compiled.engine.clone(),
+                compiled.module.clone(),
+                setup,
+                options.provided,
             )
-        }?;
-        wasi::set_run_stdio(&ctx, &stdio, &pending.output_sink(), &self.interrupt)?;
-        let setup = self.setup(ctx, options.max_memory);
-        pending.spawn(
-            compiled.engine.clone(),
-            compiled.module.clone(),
-            setup,
-            options.provided,
-        )
+        })
     }
 
     /// Asks a `run()` to stop (`timeout`, `signal`); call again until it
     /// has ended, as a signal can miss a guest just entering wasm.
     #[napi]
-    pub fn interrupt(&self) {
-        self.interrupt.request();
+    pub fn interrupt(&self) -> napi::Result<()> {
+        guarded("interrupt", None, || {
+            self.interrupt.request();
+            Ok(())
+        })
     }
 
     /// Instantiates a reactor module in wasmer on this thread, for its
@@ -480,33 +503,37 @@ impl WasiHandle {
         module: &CompiledModule,
         options: NativeRunOptions,
     ) -> napi::Result<NativeInstance> {
-        let compiled = module.compiled()?;
-        let setup = self.sync_setup(&env, &options)?;
-        match native::instantiate(&compiled.engine, &compiled.module, setup)? {
-            Ok(linked) => {
-                // The instance keeps the code alive: the GC should know.
-                env.adjust_external_memory(compiled.native_bytes)?;
-                Ok(NativeInstance::new(
-                    linked,
-                    self.views.clone(),
-                    compiled.native_bytes,
-                ))
+        guarded("initialize", None, || {
+            let compiled = module.compiled()?;
+            let setup = self.sync_setup(&env, &options)?;
+            match native::instantiate(&compiled.engine, &compiled.module, setup)? {
+                Ok(linked) => {
+                    // The instance keeps the code alive: the GC should know.
+                    env.adjust_external_memory(compiled.native_bytes)?;
+                    Ok(NativeInstance::new(
+                        linked,
+                        self.views.clone(),
+                        compiled.native_bytes,
+                    ))
+                }
+                Err(_) => Err(errors::js_error(
+                    errors::ErrorKind::Runtime,
+                    "the module's start function did not return",
+                )),
             }
-            Err(_) => Err(errors::js_error(
-                errors::ErrorKind::Runtime,
-                "the module's start function did not return",
-            )),
-        }
+        })
     }
 
     /// The guest's memory while one of its host functions runs (natively),
     /// else null.
     #[napi(ts_return_type = "ArrayBuffer | null")]
     pub fn memory_buffer(&self, env: Env) -> napi::Result<Option<RawJs>> {
-        // SAFETY: the current env, on the main thread.
-        unsafe { self.views.buffer(env.raw()) }
-            .map(|buffer| buffer.map(RawJs))
-            .map_err(napi::Error::from_reason)
+        guarded("wasi.memory", None, || {
+            // SAFETY: the current env, on the main thread.
+            unsafe { self.views.buffer(env.raw()) }
+                .map(|buffer| buffer.map(RawJs))
+                .map_err(napi::Error::from_reason)
+        })
     }
 
     /// Closes the guest's descriptors (its duplicates of stdio, its
@@ -514,10 +541,15 @@ impl WasiHandle {
     /// when the garbage collector gets to this object. The rest of the WASI
     /// state stays: node:wasi's imports keep answering after start().
     #[napi]
-    pub fn release(&self) {
-        if let Some(ctx) = self.ctx.borrow_mut().as_mut() {
-            wasi::close_descriptors(ctx);
-        }
+    pub fn release(&self) -> napi::Result<()> {
+        guarded("release", None, || {
+            if let Ok(mut ctx) = self.ctx.try_borrow_mut() {
+                if let Some(ctx) = ctx.as_mut() {
+                    wasi::close_descriptors(ctx);
+                }
+            }
+            Ok(())
+        })
     }
 
     /// The syscalls of `abi` (`preview1` or `unstable`) as JS functions that
@@ -530,21 +562,25 @@ impl WasiHandle {
         env: &'env Env,
         abi: String,
     ) -> napi::Result<Object<'env>> {
-        let table = v8_bridge::table(&abi)
-            .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
-        let object = v8_bridge::syscall_object(env.raw(), table, &self.ctx)?;
-        // SAFETY: a live object just created in `env`.
-        unsafe { Object::from_napi_value(env.raw(), object) }
+        guarded("wasiImport", None, || {
+            let table = v8_bridge::table(&abi)
+                .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
+            let object = v8_bridge::syscall_object(env.raw(), table, &self.ctx)?;
+            // SAFETY: a live object just created in `env`.
+            unsafe { Object::from_napi_value(env.raw(), object) }
+        })
     }
 
     /// The number of wasm parameters of each syscall of `abi`.
     #[napi]
     pub fn syscall_arities(&self, abi: String) -> napi::Result<HashMap<String, u32>> {
-        let table = v8_bridge::table(&abi)
-            .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
-        Ok(table
-            .iter()
-            .map(|s| (s.name.to_string(), s.arity))
-            .collect())
+        guarded("wasiImport", None, || {
+            let table = v8_bridge::table(&abi)
+                .ok_or_else(|| type_error(format!("unknown WASI ABI '{abi}'")))?;
+            Ok(table
+                .iter()
+                .map(|s| (s.name.to_string(), s.arity))
+                .collect())
+        })
     }
 }

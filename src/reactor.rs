@@ -20,6 +20,7 @@ use crate::errors::{js_error, ErrorKind};
 use crate::js_values::{from_js, results_to_js, to_js, type_name, RawJs};
 use crate::memory_views::{Lend, MemoryViews};
 use crate::native::{ending, lendable, Ending, Linked};
+use crate::panic_guard::{guarded, Poison};
 
 /// What JS needs to know to wrap one export.
 #[napi(object)]
@@ -46,6 +47,8 @@ pub struct NativeInstance {
     env: Cell<sys::napi_env>,
     /// Native memory its module's code holds, as told to V8 (see `engine`).
     native_bytes: i64,
+    /// Set by a panic in one of its calls (see panic_guard.rs).
+    poison: Poison,
 }
 
 impl napi::bindgen_prelude::ObjectFinalize for NativeInstance {
@@ -99,6 +102,7 @@ impl NativeInstance {
             lends: RefCell::default(),
             env: Cell::new(ptr::null_mut()),
             native_bytes,
+            poison: Poison::default(),
         }
     }
 
@@ -147,7 +151,68 @@ impl Drop for NativeInstance {
 impl NativeInstance {
     /// The module's exports, in order.
     #[napi]
-    pub fn exports_info(&self) -> Vec<ExportInfo> {
+    pub fn exports_info(&self) -> napi::Result<Vec<ExportInfo>> {
+        guarded(
+            "exports",
+            Some(&self.poison),
+            || Ok(self.describe_exports()),
+        )
+    }
+
+    /// Calls export `name`; `args` already converted by JS to the parameter
+    /// types. Returns `{ ending: 'returned', value }`, or the ending
+    /// (`exited` with `code`, `hostThrew`).
+    #[napi(
+        ts_args_type = "name: string, args: Array<number | bigint>",
+        ts_return_type = "{ ending: string, value?: unknown, code?: number }"
+    )]
+    pub fn call(&self, env: Env, name: String, args: Vec<RawJs>) -> napi::Result<RawJs> {
+        guarded("export call", Some(&self.poison), || {
+            self.call_export(env, name, args)
+        })
+    }
+
+    /// The exported memory `name` as an ArrayBuffer lent over it (see
+    /// `memory_views`). The same buffer while the memory keeps its size and
+    /// JS has not moved it out; an older one is detached (or, moved out,
+    /// reads zeros).
+    #[napi(ts_return_type = "ArrayBuffer")]
+    pub fn memory_buffer(&self, env: Env, name: String) -> napi::Result<RawJs> {
+        guarded("memory.buffer", Some(&self.poison), || {
+            self.memory_buffer_of(env, name)
+        })
+    }
+
+    /// Grows exported memory `name` by `delta` pages; the previous size in
+    /// pages, as `WebAssembly.Memory.prototype.grow`.
+    #[napi]
+    pub fn memory_grow(&self, name: String, delta: u32) -> napi::Result<u32> {
+        guarded("memory.grow", Some(&self.poison), || {
+            self.grow_memory(name, delta)
+        })
+    }
+
+    /// The value of exported global `name`.
+    #[napi(ts_return_type = "number | bigint")]
+    pub fn global_get(&self, env: Env, name: String) -> napi::Result<RawJs> {
+        guarded("global.value", Some(&self.poison), || {
+            self.get_global(env, name)
+        })
+    }
+
+    /// Sets exported mutable global `name`.
+    #[napi(ts_args_type = "name: string, value: number | bigint")]
+    pub fn global_set(&self, env: Env, name: String, value: RawJs) -> napi::Result<()> {
+        guarded("global.value set", Some(&self.poison), || {
+            self.set_global(env, name, value)
+        })
+    }
+}
+
+/// The operations behind the entry points above.
+impl NativeInstance {
+    /// The module's exports, in order.
+    fn describe_exports(&self) -> Vec<ExportInfo> {
         let linked = self.linked.borrow();
         let store = &linked.store;
         linked
@@ -188,11 +253,7 @@ impl NativeInstance {
     /// Calls export `name`; `args` already converted by JS to the parameter
     /// types. Returns `{ ending: 'returned', value }`, or the ending
     /// (`exited` with `code`, `hostThrew`).
-    #[napi(
-        ts_args_type = "name: string, args: Array<number | bigint>",
-        ts_return_type = "{ ending: string, value?: unknown, code?: number }"
-    )]
-    pub fn call(&self, env: Env, name: String, args: Vec<RawJs>) -> napi::Result<RawJs> {
+    fn call_export(&self, env: Env, name: String, args: Vec<RawJs>) -> napi::Result<RawJs> {
         let raw = env.raw();
         let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
         let function = linked
@@ -233,8 +294,7 @@ impl NativeInstance {
     /// `memory_views`). The same buffer while the memory keeps its size and
     /// JS has not moved it out; an older one is detached (or, moved out,
     /// reads zeros).
-    #[napi(ts_return_type = "ArrayBuffer")]
-    pub fn memory_buffer(&self, env: Env, name: String) -> napi::Result<RawJs> {
+    fn memory_buffer_of(&self, env: Env, name: String) -> napi::Result<RawJs> {
         let raw = env.raw();
         let Ok(linked) = self.linked.try_borrow() else {
             // Inside a host function: the guest's memory, as `wasi.memory`.
@@ -290,17 +350,17 @@ impl NativeInstance {
 
     /// Grows exported memory `name` by `delta` pages; the previous size in
     /// pages, as `WebAssembly.Memory.prototype.grow`.
-    #[napi]
-    pub fn memory_grow(&self, name: String, delta: u32) -> napi::Result<u32> {
+    fn grow_memory(&self, name: String, delta: u32) -> napi::Result<u32> {
         let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
         let memory = exported_memory(&linked, &name)?;
         let grown = memory
             .grow(&mut linked.store, delta)
             .map(|pages| pages.0)
             .map_err(|e| {
+                // V8's error for a memory that cannot grow that far.
                 js_error(
-                    ErrorKind::Runtime,
-                    format!("WebAssembly.Memory.grow(): {e}"),
+                    ErrorKind::Range,
+                    format!("WebAssembly.Memory.grow(): Maximum memory size exceeded ({e})"),
                 )
             });
         drop(linked);
@@ -309,8 +369,7 @@ impl NativeInstance {
     }
 
     /// The value of exported global `name`.
-    #[napi(ts_return_type = "number | bigint")]
-    pub fn global_get(&self, env: Env, name: String) -> napi::Result<RawJs> {
+    fn get_global(&self, env: Env, name: String) -> napi::Result<RawJs> {
         let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
         let global = exported_global(&linked, &name)?;
         let value = global.get(&mut linked.store);
@@ -321,8 +380,7 @@ impl NativeInstance {
     }
 
     /// Sets exported mutable global `name`.
-    #[napi(ts_args_type = "name: string, value: number | bigint")]
-    pub fn global_set(&self, env: Env, name: String, value: RawJs) -> napi::Result<()> {
+    fn set_global(&self, env: Env, name: String, value: RawJs) -> napi::Result<()> {
         let mut linked = self.linked.try_borrow_mut().map_err(|_| busy())?;
         let global = exported_global(&linked, &name)?;
         let ty: Type = global.ty(&linked.store).ty;

@@ -5,10 +5,17 @@
 //! layer (`lib/v8-bridge.js`) calls it with the instance's current
 //! `memory.buffer` first, then the wasm arguments, so the syscall reads and
 //! writes guest memory in place and always sees it at its current size, even
-//! after the guest grew it.
+//! after the guest grew it. A shared memory's `SharedArrayBuffer` comes as a
+//! `Uint8Array` over it: N-API has no SharedArrayBuffer accessor on every
+//! Node line we support (`napi_get_arraybuffer_info` refuses one), while
+//! `napi_get_typedarray_info` takes a view over either kind.
+//!
+//! Each trampoline catches panics: one unwinding out of an `extern "C"`
+//! function aborts the process (see panic_guard.rs).
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_void, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
 
@@ -16,6 +23,7 @@ use napi::sys::{self, napi_env, napi_value, Status};
 use wasi_common::WasiCtx;
 use wiggle::GuestMemory;
 
+use crate::panic_guard::{panic_message, test_panic};
 use crate::wasi::syscalls::{self, Stop};
 
 /// The WASI state of one `WASI` object, shared by its syscall functions.
@@ -130,6 +138,7 @@ pub const UNSTABLE: &[SyscallEntry] = crate::for_each_shared_syscall!(syscall_ta
 /// What a syscall function carries: the object's WASI state and which call.
 struct BoundSyscall {
     ctx: SharedCtx,
+    name: &'static str,
     call: SyscallFn,
 }
 
@@ -157,7 +166,23 @@ unsafe extern "C" fn trampoline(env: napi_env, info: sys::napi_callback_info) ->
     // lives until the function is garbage-collected.
     let bound = unsafe { &*(data as *const BoundSyscall) };
     let argv = &argv[..argc.min(MAX_JS_ARGS)];
-    let errno = match unsafe { dispatch(env, bound, argv) } {
+    let dispatched = catch_unwind(AssertUnwindSafe(|| {
+        test_panic("WASI syscall");
+        unsafe { dispatch(env, bound, argv) }
+    }));
+    let dispatched = dispatched.unwrap_or_else(|payload| {
+        // The WASI state may be half-updated: drop it (closing the guest's
+        // descriptors); later calls on this object then fail cleanly.
+        let lost = bound.ctx.try_borrow_mut().ok().and_then(|mut c| c.take());
+        if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(lost))) {
+            std::mem::forget(again);
+        }
+        let operation = format!("WASI syscall {}", bound.name);
+        Err(CallError::Stop(Stop::Trap(panic_message(
+            &operation, payload,
+        ))))
+    });
+    let errno = match dispatched {
         Ok(errno) => errno,
         Err(CallError::BadArgument) => ERRNO_INVAL,
         Err(CallError::Stop(stop)) => {
@@ -184,22 +209,11 @@ unsafe fn dispatch(
     argv: &[napi_value],
 ) -> Result<i32, CallError> {
     let (memory_value, args) = argv.split_first().ok_or(CallError::NoMemory)?;
-    let mut data = ptr::null_mut();
-    let mut len = 0;
-    if unsafe { sys::napi_get_arraybuffer_info(env, *memory_value, &mut data, &mut len) }
-        != Status::napi_ok
-    {
-        return Err(CallError::NoMemory);
-    }
-    let bytes: &mut [u8] = if data.is_null() {
-        &mut []
-    } else {
-        // SAFETY: the ArrayBuffer of the instance's memory, alive for this
-        // call (it is an argument); wasm is suspended in this import and a
-        // syscall never grows memory, so nothing else touches it meanwhile.
-        unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) }
+    // SAFETY: a live value of `env`, an argument of this call.
+    let mut memory = match unsafe { guest_memory(env, *memory_value) } {
+        Some(memory) => memory,
+        None => return Err(CallError::NoMemory),
     };
-    let mut memory = GuestMemory::Unshared(bytes);
     let mut ctx = bound.ctx.try_borrow_mut().map_err(|_| {
         CallError::Stop(Stop::Trap(
             "WASI syscall re-entered from inside a syscall".into(),
@@ -207,10 +221,68 @@ unsafe fn dispatch(
     })?;
     let ctx = ctx.as_mut().ok_or_else(|| {
         CallError::Stop(Stop::Trap(
-            "this WASI object has already been used by a native run".into(),
+            "this WASI object's state is gone (it was used by a native run, or lost to an earlier failure inside the addon)".into(),
         ))
     })?;
     unsafe { (bound.call)(env, ctx, &mut memory, args) }
+}
+
+/// The guest's memory from what JS passed: its `memory.buffer` (an
+/// ArrayBuffer), or a Uint8Array over the whole `SharedArrayBuffer` of a
+/// shared memory.
+///
+/// # Safety
+/// `value` must be a live value of `env`; the memory is borrowed for the
+/// duration of the N-API call that passed it.
+unsafe fn guest_memory<'a>(env: napi_env, value: napi_value) -> Option<GuestMemory<'a>> {
+    let mut data = ptr::null_mut();
+    let mut len = 0;
+    if unsafe { sys::napi_get_arraybuffer_info(env, value, &mut data, &mut len) } == Status::napi_ok
+    {
+        let bytes: &mut [u8] = if data.is_null() {
+            &mut []
+        } else {
+            // SAFETY: the ArrayBuffer of the instance's memory, alive for
+            // this call (it is an argument); wasm is suspended in this
+            // import and a syscall never grows memory, so nothing else
+            // touches it meanwhile.
+            unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) }
+        };
+        return Some(GuestMemory::Unshared(bytes));
+    }
+    let mut is_typed_array = false;
+    if unsafe { sys::napi_is_typedarray(env, value, &mut is_typed_array) } != Status::napi_ok
+        || !is_typed_array
+    {
+        return None;
+    }
+    let mut kind = 0;
+    let mut offset = 0;
+    let mut buffer = ptr::null_mut();
+    let status = unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            value,
+            &mut kind,
+            &mut len,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        )
+    };
+    if status != Status::napi_ok || kind != sys::TypedarrayType::uint8_array {
+        return None;
+    }
+    if data.is_null() || len == 0 {
+        return Some(GuestMemory::Shared(&[]));
+    }
+    // SAFETY: the view's bytes, alive for this call (its buffer is reachable
+    // from an argument). Other threads (workers holding the same shared
+    // memory) may write them at any time, so they are borrowed as cells:
+    // wiggle then copies in and out instead of handing out slices.
+    Some(GuestMemory::Shared(unsafe {
+        std::slice::from_raw_parts(data.cast::<UnsafeCell<u8>>(), len)
+    }))
 }
 
 /// Throws a `WebAssembly.RuntimeError`, as a trap in V8 would.
@@ -249,7 +321,12 @@ fn throw(env: napi_env, code: &str, message: &str) {
 
 unsafe extern "C" fn drop_bound(_env: napi_env, data: *mut c_void, _hint: *mut c_void) {
     // SAFETY: created by Box::into_raw in `create_function`, dropped once.
-    drop(unsafe { Box::from_raw(data.cast::<BoundSyscall>()) });
+    let bound = unsafe { Box::from_raw(data.cast::<BoundSyscall>()) };
+    // Dropping the last one closes the guest's descriptors; a panic there
+    // must not unwind into V8's garbage collector.
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(bound))) {
+        std::mem::forget(payload);
+    }
 }
 
 /// Creates the JS function for `entry`, bound to `ctx`.
@@ -260,6 +337,7 @@ fn create_function(
 ) -> napi::Result<napi_value> {
     let bound = Box::into_raw(Box::new(BoundSyscall {
         ctx: ctx.clone(),
+        name: entry.name,
         call: entry.call,
     }));
     let mut function = ptr::null_mut();

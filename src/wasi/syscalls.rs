@@ -204,6 +204,7 @@ macro_rules! namespace {
                     memory: &mut GuestMemory<'_>,
                     $($arg: $ty),*
                 ) -> Result<i32, Stop> {
+                    crate::panic_guard::test_panic("syscall");
                     syscall_body!($name, imp, ctx, memory, [$($arg),*])
                 }
             )*
