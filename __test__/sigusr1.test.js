@@ -62,15 +62,34 @@ test('with a process.on("SIGUSR1") listener added after wasm ran, timeouts still
   assert.ok(took < 5000, `the second timeout took ${took} ms`)
 })
 
+// The storm's sender: `kill <tid>` for every thread of process argv[1] (a
+// process-directed signal, delivered to that thread when it does not block
+// it). It stops as soon as that process, its parent, is gone: a sender that
+// outlived it would go on signalling whatever process got its number next.
+const STORM = `
+import os, signal, sys
+pid = int(sys.argv[1])
+while os.getppid() == pid:
+    try:
+        tids = os.listdir('/proc/%d/task' % pid)
+    except OSError:
+        break
+    for tid in tids:
+        try:
+            os.kill(int(tid), signal.SIGUSR1)
+        except OSError:
+            pass
+`
+
 test('foreign SIGUSR1s in a tight loop, aimed at every thread, during many short and long runs and sync starts: every run ends as it should and the process survives', () => {
-  // `kill -USR1 <tid>` is process-directed but delivered to that thread when
-  // it can take it, so the storm reaches run() threads (also as they exit),
+  // The storm reaches run() threads (also as they exit),
   // pool threads and the main thread, in and out of wasm, while timeouts
   // send wasmer's own SIGUSR1s. Neither kind may reach the other's handler.
   // Before src/interrupt.rs blocked signals on exiting wasm threads, about
   // one such child in five died of SIGSEGV.
   const result = child(
-    `const fs = require('node:fs')
+    `const STORM = ${JSON.stringify(STORM)}
+     const fs = require('node:fs')
      const { spawn } = require('node:child_process')
      const { WASI } = require(process.argv[1])
      const loop = fs.readFileSync(process.argv[2])
@@ -78,7 +97,7 @@ test('foreign SIGUSR1s in a tight loop, aimed at every thread, during many short
      const tiny = fs.readFileSync(require(process.argv[1] + '/__test__/fixtures').fixture('wat:hello_unstable'))
      let heard = 0
      process.on('SIGUSR1', () => heard++)
-     const sender = spawn('sh', ['-c', 'while :; do for t in /proc/' + process.pid + '/task/*; do kill -USR1 "\${t##*/}" 2>/dev/null; done; done'], { stdio: 'ignore' })
+     const sender = spawn('python3', ['-c', STORM, String(process.pid)], { stdio: 'ignore' })
      const devnull = fs.openSync('/dev/null', 'w')
      ;(async () => {
        const seen = {}
