@@ -24,6 +24,11 @@ const EXIT_USAGE = 2
 // Only what a child needs: nothing else of this process's environment, so
 // the tests see exactly what --env passes.
 const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' }
+// ...and the test run's own settings for the addon (npm test's temporary
+// cache directory): without them the CLI would use the user's real cache.
+for (const name of ['X_WASI_CACHE_DIR', 'X_WASI_NO_BACKGROUND_COMPILE', 'TMPDIR']) {
+  if (process.env[name] !== undefined) BASE_ENV[name] = process.env[name]
+}
 
 function runCli(args, { env = BASE_ENV, cwd, input, stdio, command = BIN } = {}) {
   const child = spawnSync(process.execPath, [command, ...args], {
@@ -313,7 +318,7 @@ describe('--mode v8 matches native', () => {
 
 describe('x-wasi-go (go test -exec)', () => {
   test('gives the program --dir=/, PWD (the current directory) and PATH, and passes its arguments', () => {
-    const env = { PATH: BASE_ENV.PATH, SECRET: 'not passed' }
+    const env = { ...BASE_ENV, SECRET: 'not passed' }
     const child = runCli([fixture('go:cat'), 'data/input.txt', `${scratch}/outside.txt`], { command: GO_RUNNER, cwd: scratch, env })
     assert.equal(child.stderr, '')
     assert.equal(

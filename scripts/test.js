@@ -18,6 +18,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { declaredMajors, majorOf, nodeBinary, versionOf } = require('./node-majors')
+const { defaultCacheDir } = require('../lib/disk-cache')
 
 const ROOT = path.resolve(__dirname, '..')
 const TEST_DIR = path.join(ROOT, '__test__')
@@ -156,6 +157,18 @@ function firstLine(text) {
 }
 
 /** The names in `dir`, sorted. */
+/** Names, sizes and mtimes in `dir`: what a test that used it would change. */
+function snapshot(dir) {
+  return listDir(dir).map((name) => {
+    try {
+      const stat = fs.statSync(path.join(dir, name))
+      return `${name} ${stat.size} ${stat.mtimeMs}`
+    } catch {
+      return `${name} gone`
+    }
+  })
+}
+
 function listDir(dir) {
   try {
     return fs.readdirSync(dir).sort()
@@ -201,6 +214,10 @@ async function main(args) {
     results.push({ label: `temporary files left by ${label}`, passed: 0, failed: 1, skipped: 0, ok: false, detail: left.join(', ') })
     for (const name of left) fs.rmSync(path.join(tmp, name), { recursive: true, force: true })
   }
+  // The user's own cache (the one without X_WASI_CACHE_DIR): no test may
+  // read-and-touch, add or remove anything there.
+  const userCache = defaultCacheDir({ ...process.env, X_WASI_CACHE_DIR: '' })
+  const userCacheBefore = snapshot(userCache)
   try {
     await step('the wasi-testsuite run', () => runWasiTestsuite(env))
     for (const major of majors) await step(`the tests on Node ${major}`, () => runNodeSuite(major, files, env, work))
@@ -208,6 +225,18 @@ async function main(args) {
   } finally {
     fs.rmSync(work, { recursive: true, force: true })
   }
+  const userCacheAfter = snapshot(userCache)
+  const touched = userCacheAfter.filter((line) => !userCacheBefore.includes(line))
+  const gone = userCacheBefore.filter((line) => !userCacheAfter.includes(line))
+  const untouched = touched.length === 0 && gone.length === 0
+  results.push({
+    label: `the user's cache ${userCache}`,
+    passed: untouched ? 1 : 0,
+    failed: untouched ? 0 : 1,
+    skipped: 0,
+    ok: untouched,
+    detail: untouched ? 'untouched' : `changed by the tests: ${[...touched, ...gone].map((line) => line.split(' ')[0]).join(', ')}`,
+  })
 
   log('\n== summary')
   for (const result of results) log(`${result.ok ? 'ok  ' : 'FAIL'} ${result.label}: ${result.detail}`)
