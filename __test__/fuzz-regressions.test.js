@@ -170,3 +170,26 @@ test('foreign SIGUSR1s every millisecond while run() timeouts interrupt spinning
   assert.deepEqual(seen, { ERR_WASI_TIMEOUT: 60 })
   assert.ok(heard > 0)
 })
+
+// The fuzzer's inputs for lent guest memory and worker.terminate().
+test('lend: host functions keep, transfer, clone, resize and write the memory they are lent; what they kept is harmless afterwards', async () => {
+  const { fixtureBytes } = require('./fixtures')
+  let operations = 0
+  for (let seed = 1; seed <= 24; seed++) {
+    const engine = seed % 2 ? 'cranelift' : 'singlepass'
+    const outcome = await runModule({ bytes: fixtureBytes('wat:host_lend'), engine, mode: 'lend', seed }, () => {})
+    assert.equal(outcome.outcome, 'ran', `seed ${seed}: ${JSON.stringify(outcome)}`)
+    operations += outcome.operations
+  }
+  assert.ok(operations > 24, `${operations} buffers kept across the lends`)
+})
+
+test('worker: a native start() in a worker (spinning, polling, sleeping) is terminated within a second', async () => {
+  const { fixtureBytes } = require('./fixtures')
+  for (const name of ['wat:infinite_loop', 'wat:poll_stdin', 'go:sleepforever']) {
+    for (const engine of ['cranelift', 'singlepass']) {
+      const outcome = await runModule({ bytes: fixtureBytes(name), engine, mode: 'worker', seed: 17 }, () => {})
+      assert.deepEqual(outcome, { outcome: 'ran', exitCode: 0 }, `${name} on ${engine}`)
+    }
+  }
+})

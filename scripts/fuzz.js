@@ -19,7 +19,12 @@
 //           (`conversions`) are instantiated natively and by V8, and their
 //           exports, globals and memory.grow get random JS values (BigInts,
 //           out-of-range and non-numbers): a conversion error on one side
-//           must be the same error class on the other.
+//           must be the same error class on the other. Host functions of
+//           `lend` inputs do what JS may do with the guest memory they are
+//           lent (keep, transfer, structuredClone with a transfer list,
+//           resize, write), and every kept buffer is read and written after
+//           the run; `worker` inputs start() natively in a worker thread that
+//           is terminated at a random moment (it must take under a second).
 // syscalls  every wasiImport function of both WASI names in V8 mode, after
 //           initialize() with a memory of 1-2 pages, called with random
 //           argument values: pointers and lengths at and past the end of
@@ -34,7 +39,7 @@
 //   node scripts/fuzz.js [--seconds 60] [--seed N] [--target all|modules|syscalls]
 //                        [--module-workers 1] [--syscall-workers 1]
 //                        [--compile-timeout 30000] [--run-timeout 3000]
-//   node scripts/fuzz.js --replay fuzz/findings/<file>.wasm [--engine cranelift] [--mode native|run|v8|conversions] [--seed N]
+//   node scripts/fuzz.js --replay fuzz/findings/<file>.wasm [--engine cranelift] [--mode native|run|v8|conversions|lend|worker] [--seed N]
 //   node scripts/fuzz.js --syscall-replay <worker seed>:<call number>   (from a syscalls finding)
 //
 // Seeds: fuzz/corpus/*.wat (ours, as text) and the test fixtures built from
@@ -151,6 +156,10 @@ async function loadSeeds() {
     seeds.push({ name, bytes: fs.readFileSync(fixture(name)), craneliftOnly: name === 'wat:conversions' })
   }
   seeds.push({ name: 'go:hello', bytes: fs.readFileSync(fixture('go:hello')) })
+  // Only for worker.terminate() (mode 'worker'): they run until stopped.
+  for (const name of ['wat:infinite_loop', 'wat:poll_stdin', 'go:sleepforever']) {
+    seeds.push({ name, bytes: fs.readFileSync(fixture(name)), endless: true })
+  }
   return seeds
 }
 
@@ -289,10 +298,16 @@ function nextModuleInput(r, corpus) {
   let bytes
   let how
   let craneliftOnly = false
-  const mode = r.pick(['native', 'native', 'native', 'native', 'native', 'run', 'v8', 'v8', 'conversions', 'conversions'])
-  if (mode === 'conversions' && r.chance(0.5)) {
+  const mode = r.pick(['native', 'native', 'native', 'native', 'native', 'run', 'v8', 'v8', 'conversions', 'conversions', 'lend', 'lend', 'worker'])
+  if (mode === 'worker' && r.chance(0.5)) {
+    // Guests that never end on their own (spinning, sleeping, polling): what
+    // worker.terminate() has to stop.
+    const seed = r.pick(corpus.filter((candidate) => candidate.endless))
+    bytes = seed.bytes
+    how = seed.name
+  } else if ((mode === 'conversions' || mode === 'lend') && r.chance(0.5)) {
     // The random part is the JS values; most mutants would not compile.
-    const seed = r.pick(corpus)
+    const seed = r.pick(corpus.filter((candidate) => !candidate.endless))
     bytes = seed.bytes
     how = seed.name
     craneliftOnly = Boolean(seed.craneliftOnly)
@@ -300,7 +315,7 @@ function nextModuleInput(r, corpus) {
     bytes = randomInput(r)
     how = 'random bytes'
   } else {
-    const seed = r.pick(corpus)
+    const seed = r.pick(corpus.filter((candidate) => !candidate.endless))
     bytes = seed.bytes
     craneliftOnly = Boolean(seed.craneliftOnly)
     const steps = []
@@ -388,6 +403,83 @@ function compareConversions(WASI, bytes, engine, seed, wasiOptions) {
 
 // ---------------------------------------------------------------- module worker
 
+// Every non-WASI function import of `bytes` as a host function that does
+// something JS may do with the guest memory it is lent (wasi.memory.buffer):
+// keep it, transfer it, clone it with a transfer list, resize it, view it,
+// write into it. After the run, every kept buffer is read and written: it
+// must be detached or harmless (SECURITY.md), never the guest's memory.
+async function abuseLentMemory(WASI, module, bytes, engine, seed, wasiOptions) {
+  const r = makeRandom(seed)
+  const kept = []
+  const wasi = new WASI({ ...wasiOptions, engine })
+  const abuse = () => {
+    const buffer = wasi.memory.buffer
+    const action = r.int(7)
+    if (action === 0) kept.push(buffer)
+    else if (action === 1) kept.push(new Uint8Array(buffer, r.int(Math.max(1, buffer.byteLength))))
+    else if (action === 2) kept.push(buffer.transfer ? buffer.transfer() : buffer)
+    else if (action === 3) kept.push(buffer.transfer ? buffer.transfer(r.int(2 * buffer.byteLength + 1)) : buffer)
+    else if (action === 4) kept.push(structuredClone(buffer, { transfer: [buffer] }))
+    else if (action === 5 && buffer.resize) buffer.resize(r.int(buffer.byteLength + 1))
+    else if (buffer.byteLength > 0) new Uint8Array(buffer)[r.int(buffer.byteLength)] = r.int(256)
+  }
+  let names = []
+  try {
+    names = WebAssembly.Module.imports(new WebAssembly.Module(bytes))
+  } catch {}
+  const imports = {}
+  for (const { module: name, name: field, kind } of names) {
+    if (kind !== 'function' || name === 'wasi_snapshot_preview1' || name === 'wasi_unstable') continue
+    imports[name] ??= {}
+    imports[name][field] = () => {
+      try {
+        abuse()
+      } catch {}
+    }
+  }
+  let exitCode
+  try {
+    exitCode = r.chance(0.5) ? wasi.start(module, imports) : (await wasi.run(module, { imports, timeout: 200 })).exitCode
+  } catch (err) {
+    exitCode = err?.code ?? err?.constructor?.name
+  }
+  // The lends are over: reading and writing what JS kept must not crash.
+  for (const item of kept) {
+    try {
+      const view = item instanceof Uint8Array ? item : new Uint8Array(item)
+      for (let i = 0; i < 4 && view.length > 0; i++) view[r.int(view.length)] ^= view[r.int(view.length)] | 1
+    } catch {}
+  }
+  return { outcome: 'ran', exitCode, operations: kept.length }
+}
+
+// Starts `bytes` natively in a worker thread (synchronous start()) and
+// terminates the worker after a random moment: terminate() must finish
+// within a second, whatever the guest is doing.
+async function terminateWorker(bytes, engine, seed) {
+  const { Worker } = require('node:worker_threads')
+  const worker = new Worker(
+    `const { workerData, parentPort } = require('node:worker_threads')
+     const { WASI } = require(workerData.root)
+     const fs = require('node:fs')
+     const devNull = fs.openSync('/dev/null', 'r+')
+     parentPort.postMessage('started')
+     try {
+       new WASI({ engine: workerData.engine, stdout: devNull, stderr: devNull, cache: false }).start(workerData.bytes)
+     } catch {}`,
+    { eval: true, workerData: { root: ROOT, bytes, engine }, stdin: true },
+  )
+  const exited = new Promise((resolve) => worker.once('exit', resolve))
+  worker.on('error', () => {})
+  await Promise.race([new Promise((resolve) => worker.once('message', resolve)), exited])
+  await new Promise((resolve) => setTimeout(resolve, seed % 50))
+  const asked = Date.now()
+  await Promise.race([worker.terminate(), new Promise((resolve) => setTimeout(resolve, 5000))])
+  const took = Date.now() - asked
+  if (took > 1000) return { outcome: 'mismatch', mismatches: [`worker.terminate() took ${took} ms`] }
+  return { outcome: 'ran', exitCode: 0 }
+}
+
 // Runs one module input; tells the parent when compilation is over.
 async function runModule({ bytes, engine, mode, seed }, send) {
   const { WASI, compile } = require(ROOT)
@@ -404,6 +496,16 @@ async function runModule({ bytes, engine, mode, seed }, send) {
       send({ phase: 'run' })
       const { exitCode } = await new WASI({ ...wasiOptions, engine }).run(module, { timeout: 1 + (seed % 100) })
       return { outcome: 'ran', exitCode }
+    }
+    if (mode === 'lend') {
+      const module = compile(bytes, { engine, cache: false })
+      send({ phase: 'run' })
+      return await abuseLentMemory(WASI, module, bytes, engine, seed, wasiOptions)
+    }
+    if (mode === 'worker') {
+      compile(bytes, { engine, cache: false })
+      send({ phase: 'run' })
+      return await terminateWorker(bytes, engine, seed)
     }
     if (mode === 'conversions') {
       compile(bytes, { engine, cache: false })
@@ -923,7 +1025,7 @@ async function main() {
 
 if (require.main !== module) {
   // For __test__/fuzz-regressions.test.js: the same code paths on fixed inputs.
-  module.exports = { runModule, compareConversions }
+  module.exports = { runModule, compareConversions, abuseLentMemory, terminateWorker }
 } else if (process.argv[2] === '--module-worker') moduleWorkerMain()
 else if (process.argv[2] === '--syscall-worker') {
   syscallWorkerMain(JSON.parse(process.argv[3])).catch((err) => {
