@@ -450,7 +450,7 @@ async function abuseLentMemory(WASI, module, bytes, engine, seed, wasiOptions) {
       for (let i = 0; i < 4 && view.length > 0; i++) view[r.int(view.length)] ^= view[r.int(view.length)] | 1
     } catch {}
   }
-  return { outcome: 'ran', exitCode, operations: kept.length }
+  return { outcome: 'ran', exitCode, kept: kept.length }
 }
 
 // Starts `bytes` natively in a worker thread (synchronous start()) and
@@ -873,10 +873,13 @@ function fuzzModules(options, seeds, stats) {
       })
       const key = outcome.outcome === 'error' ? `error ${outcome.name}` : outcome.outcome
       stats.modules.outcomes[key] = (stats.modules.outcomes[key] ?? 0) + 1
-      if (outcome.outcome === 'ran' && corpus.length < 200 && input.bytes.length < 4 << 20) {
+      stats.modules.modes[input.mode] = (stats.modules.modes[input.mode] ?? 0) + 1
+      // Endless guests (mode 'worker') would only spin in the other modes.
+      if (outcome.outcome === 'ran' && input.mode !== 'worker' && corpus.length < 200 && input.bytes.length < 4 << 20) {
         corpus.push({ name: `ran#${id}`, bytes: input.bytes, craneliftOnly: input.craneliftOnly })
       }
       if (outcome.operations) stats.modules.conversions += outcome.operations
+      if (outcome.kept) stats.modules.keptBuffers += outcome.kept
       if (outcome.outcome === 'mismatch') {
         const file = saveFinding('mismatch', input.bytes)
         stats.findings.push({ kind: 'violation', target: 'modules', how: input.how, engine: input.engine, mode: input.mode, seed: input.seed, file, detail: outcome.mismatches })
@@ -985,7 +988,7 @@ async function main() {
   }
   const started = Date.now()
   const stats = {
-    modules: { executions: 0, outcomes: {}, recycled: 0, conversions: 0, foreignSignals: 0 },
+    modules: { executions: 0, outcomes: {}, modes: {}, recycled: 0, conversions: 0, keptBuffers: 0, foreignSignals: 0 },
     syscalls: { executions: 0, returned: 0, thrown: 0, thrownKinds: {}, violations: 0, perFunction: {} },
     findings: [],
   }
@@ -1009,6 +1012,7 @@ async function main() {
     const m = stats.modules
     console.log(`modules:  ${m.executions} executions (${rate(m.executions)}/s); outcomes: ${JSON.stringify(m.outcomes)}; workers recycled at ${WORKER_RSS_LIMIT / 1024 / 1024} MiB RSS: ${m.recycled}`)
     console.log(`modules:  ${m.conversions} export calls, global sets and memory.grow with random JS values compared with V8; ${m.foreignSignals} foreign SIGUSR1s sent to the workers`)
+    console.log(`modules:  executions by mode: ${JSON.stringify(m.modes)}; ${m.keptBuffers} lent buffers kept, moved or cloned by host functions and used after their lend; a worker.terminate() slower than 1 s is a mismatch`)
   }
   if (options.target !== 'modules') {
     const s = stats.syscalls
