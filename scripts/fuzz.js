@@ -463,9 +463,15 @@ async function terminateWorker(bytes, engine, seed) {
      const { WASI } = require(workerData.root)
      const fs = require('node:fs')
      const devNull = fs.openSync('/dev/null', 'r+')
+     // Compiled first: a compile in progress is not what terminate() stops
+     // (it finishes first; see SECURITY.md), the guest's run is.
+     let module
+     try {
+       module = require(workerData.root).compile(workerData.bytes, { engine: workerData.engine, cache: false })
+     } catch {}
      parentPort.postMessage('started')
      try {
-       new WASI({ engine: workerData.engine, stdout: devNull, stderr: devNull, cache: false }).start(workerData.bytes)
+       if (module) new WASI({ stdout: devNull, stderr: devNull }).start(module)
      } catch {}`,
     { eval: true, workerData: { root: ROOT, bytes, engine }, stdin: true },
   )
@@ -477,7 +483,7 @@ async function terminateWorker(bytes, engine, seed) {
   await Promise.race([worker.terminate(), new Promise((resolve) => setTimeout(resolve, 5000))])
   const took = Date.now() - asked
   if (took > 1000) return { outcome: 'mismatch', mismatches: [`worker.terminate() took ${took} ms`] }
-  return { outcome: 'ran', exitCode: 0 }
+  return { outcome: 'ran', exitCode: 0, terminateMs: took }
 }
 
 // Runs one module input; tells the parent when compilation is over.
