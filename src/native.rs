@@ -276,6 +276,24 @@ pub fn instantiate(
     }))
 }
 
+/// `run_start` on a thread of its own (`run()`, `start()` in a worker),
+/// where a panic must not unwind out of the thread: it becomes the run's
+/// error. The error is the reason text the JS side turns into an error.
+pub fn run_start_caught(
+    engine: &Engine,
+    module: &Module,
+    setup: RunSetup,
+) -> Result<Ending, String> {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_start(engine, module, setup)
+    }));
+    match ran {
+        Ok(Ok(ending)) => Ok(ending),
+        Ok(Err(err)) => Err(err.reason),
+        Err(_) => Err("[RuntimeError] the run failed inside the addon (a panic)".into()),
+    }
+}
+
 /// Instantiates `module` and runs its `_start` on this thread.
 pub fn run_start(engine: &Engine, module: &Module, setup: RunSetup) -> napi::Result<Ending> {
     let interrupt = setup.interrupt.clone();

@@ -9,7 +9,6 @@
 
 use std::ffi::c_void;
 use std::io;
-use std::panic::AssertUnwindSafe;
 use std::ptr;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
@@ -214,16 +213,7 @@ impl PendingRun {
         std::thread::Builder::new()
             .name("x-wasi run".into())
             .spawn(move || {
-                let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    native::run_start(&engine, &module, setup)
-                }));
-                let done = match ran {
-                    Ok(Ok(ending)) => Ok(ending),
-                    Ok(Err(err)) => Err(err.reason),
-                    Err(_) => {
-                        Err("[RuntimeError] the run failed inside the addon (a panic)".into())
-                    }
-                };
+                let done = native::run_start_caught(&engine, &module, setup);
                 // The WASI state (and its descriptors) is dropped by now, so
                 // they are closed when JS hears that the run ended.
                 thread_channel.send(Message::Done(done));

@@ -11,7 +11,6 @@
 //! syscalls), waits for its thread to end (dropping its WASI state: its
 //! files close) and returns, so V8 can unwind the worker.
 
-use std::panic::AssertUnwindSafe;
 use std::ptr;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
@@ -112,14 +111,7 @@ pub unsafe fn start(
         .name("x-wasi start".into())
         .stack_size(THREAD_STACK)
         .spawn(move || {
-            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                native::run_start(&engine, &module, setup)
-            }));
-            let done = match ran {
-                Ok(Ok(ending)) => Ok(ending),
-                Ok(Err(err)) => Err(err.reason),
-                Err(_) => Err("[RuntimeError] the run failed inside the addon (a panic)".into()),
-            };
+            let done = native::run_start_caught(&engine, &module, setup);
             // The WASI state is dropped by now: its files are closed.
             let _ = sender.send(ToJs::Done(done));
         });
