@@ -13,7 +13,7 @@ const { describe, test, after } = require('node:test')
 
 const { WASI } = require('..')
 const { fixtureBytes } = require('./fixtures')
-const { makeScratch, describeError, assertArgError, readString, f32Bits, f64Bits } = require('./issue5-helpers')
+const { makeScratch, describeError, assertArgError, readString, f32Bits, f64Bits } = require('./native-api-helpers')
 
 const scratch = makeScratch('xwasi-host-')
 after(() => scratch.remove())

@@ -12,7 +12,7 @@ const { describe, test, after } = require('node:test')
 
 const { WASI, compile } = require('..')
 const { fixtureBytes } = require('./fixtures')
-const { ENGINES, PAGE, makeScratch, describeError, assertArgError, readString } = require('./issue5-helpers')
+const { ENGINES, PAGE, makeScratch, describeError, assertArgError, readString } = require('./native-api-helpers')
 
 const scratch = makeScratch('xwasi-reactor-')
 const openStdio = []

@@ -34,7 +34,7 @@ const {
   waitAtMost,
   settled,
   sleep,
-} = require('./issue5-helpers')
+} = require('./native-api-helpers')
 
 const PACKAGE_ROOT = path.resolve(__dirname, '..')
 const SLACK_MS = 1000 // allowed lateness of a timeout or an abort on a busy machine

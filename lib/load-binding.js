@@ -33,32 +33,51 @@ function platformName(platform = process.platform, arch = process.arch, libc = d
   return `${platform}-${arch}${abi}`
 }
 
-/** The platform packages this version is published with, from package.json. */
-function supportedPackages() {
-  return Object.keys(pkg.optionalDependencies ?? {}).filter((name) => name.startsWith(`${pkg.name}-`))
+const ARCH = { x86_64: 'x64', aarch64: 'arm64', i686: 'ia32', armv7: 'arm' }
+const OS = { linux: 'linux', darwin: 'darwin', windows: 'win32' }
+
+/** The napi-rs platform name of a Rust target triple (`aarch64-apple-darwin` → `darwin-arm64`). */
+function tripleToPlatform(triple) {
+  const [arch, , os, abi] = triple.split('-')
+  const platform = OS[os] ?? os
+  const suffix = platform === 'linux' ? `-${abi === 'musl' ? 'musl' : 'gnu'}` : platform === 'win32' ? '-msvc' : ''
+  return `${platform}-${ARCH[arch] ?? arch}${suffix}`
 }
 
-/** The Error thrown when no addon fits; `cause` is the loader's own error. */
-function bindingLoadError(cause) {
+/**
+ * The platforms a prebuilt addon is made for: package.json's `napi.targets`
+ * (the release workflow builds exactly those; `napi prepublish` then lists
+ * their packages as optionalDependencies of the published package only).
+ */
+function prebuiltPlatforms(manifest = pkg) {
+  return (manifest.napi?.targets ?? []).map(tripleToPlatform)
+}
+
+/**
+ * The Error thrown when no addon fits; `cause` is the loader's own error,
+ * `manifest` the package.json it was installed with.
+ */
+function bindingLoadError(cause, manifest = pkg) {
   const libc = detectLibc()
   const name = platformName(process.platform, process.arch, libc)
-  const wanted = `${pkg.name}-${name}`
-  const supported = supportedPackages()
+  const wanted = `${manifest.name}-${name}`
   const detected = `${process.platform}/${process.arch}${libc ? ` (${libc})` : ''}, Node.js ${process.version}`
-  const lines = [`${pkg.name}: could not load its native addon for ${detected}.`]
-  if (supported.includes(wanted)) {
+  const lines = [`${manifest.name}: could not load its native addon for ${detected}.`]
+  if (!prebuiltPlatforms(manifest).includes(name)) {
     lines.push(
-      `The prebuilt addon for this platform is the package ${wanted}@${pkg.version}, an optional`,
-      `dependency of ${pkg.name}. It is missing or does not load: reinstall without --omit=optional`,
-      `or --no-optional, e.g. \`npm install ${wanted}@${pkg.version}\` (npm sometimes`,
+      `There is no prebuilt addon for this platform (it would be the package ${wanted});`,
+      `prebuilt addons exist for: ${prebuiltPlatforms(manifest).join(', ')}.`,
+    )
+  } else if (manifest.optionalDependencies?.[wanted]) {
+    lines.push(
+      `The prebuilt addon for this platform is the package ${wanted}@${manifest.version}, an optional`,
+      `dependency of ${manifest.name}. It is missing or does not load: reinstall without --omit=optional`,
+      `or --no-optional, e.g. \`npm install ${wanted}@${manifest.version}\` (npm sometimes`,
       'skips optional dependencies when package-lock.json was made on another platform:',
       'https://github.com/npm/cli/issues/4828).',
     )
   } else {
-    lines.push(
-      `There is no prebuilt addon for this platform (it would be the package ${wanted});`,
-      `prebuilt addons exist for: ${supported.map((s) => s.slice(pkg.name.length + 1)).join(', ')}.`,
-    )
+    lines.push(`This is a checkout of the repository, not the published package: the addon is built here.`)
   }
   lines.push(
     'To build it from source, in a checkout of the repository: `npm run setup` (needs a Rust',
@@ -86,4 +105,4 @@ function loadBinding() {
  * The addon's exports. index.js uses:
  *   const { WasiHandle, CompiledModule } = require('./lib/load-binding').loadBinding()
  */
-module.exports = { loadBinding, bindingLoadError, platformName, detectLibc }
+module.exports = { loadBinding, bindingLoadError, platformName, detectLibc, tripleToPlatform, prebuiltPlatforms }
