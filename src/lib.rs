@@ -63,6 +63,17 @@ use crate::reactor::NativeInstance;
 use crate::run_thread::PendingRun;
 use crate::v8_bridge::SharedCtx;
 
+/// Bench only: an N-API function that takes a syscall's arguments and
+/// returns 0, the floor of a syscall's cost in V8 mode.
+#[napi(ts_return_type = "(...args: unknown[]) => number")]
+pub fn empty_syscall(env: &Env) -> napi::Result<napi::bindgen_prelude::Unknown<'_>> {
+    guarded("emptySyscall", None, || {
+        let function = v8_bridge::empty_function(env.raw())?;
+        // SAFETY: a live value just created in `env`.
+        unsafe { napi::bindgen_prelude::Unknown::from_napi_value(env.raw(), function) }
+    })
+}
+
 /// A module compiled for the native path: reusable by any number of runs.
 /// Its machine code lives as long as this object, or a run or reactor
 /// using it, whichever is last (see `engine`).
