@@ -1,16 +1,21 @@
 //! The hottest preview1 calls (a Go program reads a clock for every
-//! `time.Now()`; its start-up and wasi-libc's ask for the args and env
-//! sizes) run on wasi-common's own implementation, its
-//! `WasiSnapshotPreview1` methods over the same `WasiCtx`, without wiggle's
-//! generated ABI glue around them. The glue costs several times what these
-//! calls do (~20 ns: a future state machine around another, result
-//! conversions), so it is skipped, not copied: the only thing done here
-//! that the glue would have done is writing the results to the guest, with
-//! the same checked writes. Anything but plain success (an id wasi-common
-//! refuses, an error of the call) returns `None`, and the caller takes the
-//! generic path, so every errno still comes from one place.
+//! `time.Now()` and writes stdout unbuffered; its start-up and wasi-libc's
+//! ask for the args and env sizes) run on wasi-common's own implementation,
+//! its `WasiSnapshotPreview1` methods over the same `WasiCtx`, without
+//! wiggle's generated ABI glue around them. The glue costs several times
+//! what the trivial calls do (~20 ns: a future state machine around
+//! another, argument and result conversions), so it is skipped, not copied:
+//! what is done here in its place is building the arguments' guest
+//! pointers and writing the results back with the same checked writes (the
+//! tests below hold both to the glue).
+//!
+//! For the calls without side effects, anything but plain success (an id
+//! wasi-common refuses, an error of the call) returns `None` and the caller
+//! takes the generic path, so those errnos still come from one place. The
+//! reads and writes turn an error into an errno as the glue does, with the
+//! error's own `downcast` (a failed write must not be tried twice).
 
-use wasi_common::snapshots::preview_1::types::Clockid;
+use wasi_common::snapshots::preview_1::types::{self, Clockid};
 use wasi_common::snapshots::preview_1::wasi_snapshot_preview1::WasiSnapshotPreview1 as Preview1;
 use wasi_common::WasiCtx;
 use wiggle::{GuestMemory, GuestPtr};
@@ -82,6 +87,58 @@ pub fn clock_time_get(
         Ok(()) => 0,
         Err(_) => ERRNO_FAULT,
     })
+}
+
+/// A read or write of `size` bytes as the glue finishes it: the size
+/// written at `at`, or the error's errno (or its trap).
+fn size_or_errno(
+    memory: &mut GuestMemory<'_>,
+    called: Result<types::Size, types::Error>,
+    at: i32,
+) -> wiggle::error::Result<i32> {
+    match called {
+        Ok(size) => {
+            memory.write(GuestPtr::<u32>::new(at as u32), size)?;
+            Ok(0)
+        }
+        Err(err) => Ok(err.downcast()? as i32),
+    }
+}
+
+pub fn fd_write(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    nwritten: i32,
+) -> wiggle::error::Result<i32> {
+    let iovs = GuestPtr::new((iovs as u32, iovs_len as u32));
+    let called = run_ready(Preview1::fd_write(
+        ctx,
+        memory,
+        types::Fd::from(fd as u32),
+        iovs,
+    ))?;
+    size_or_errno(memory, called, nwritten)
+}
+
+pub fn fd_read(
+    ctx: &mut WasiCtx,
+    memory: &mut GuestMemory<'_>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    nread: i32,
+) -> wiggle::error::Result<i32> {
+    let iovs = GuestPtr::new((iovs as u32, iovs_len as u32));
+    let called = run_ready(Preview1::fd_read(
+        ctx,
+        memory,
+        types::Fd::from(fd as u32),
+        iovs,
+    ))?;
+    size_or_errno(memory, called, nread)
 }
 
 #[cfg(test)]
@@ -186,5 +243,86 @@ mod tests {
             preview1::clock_time_get(&mut ctx, &mut memory, 1, 0, 0),
             Ok(0)
         );
+    }
+
+    /// A context whose stdout collects what is written and whose stdin
+    /// holds `input`.
+    fn piped(input: &[u8]) -> (WasiCtx, std::sync::Arc<std::sync::RwLock<Vec<u8>>>) {
+        use wasi_common::pipe::{ReadPipe, WritePipe};
+        let out = std::sync::Arc::new(std::sync::RwLock::new(Vec::new()));
+        let ctx = ctx();
+        ctx.set_stdout(Box::new(WritePipe::from_shared(out.clone())));
+        ctx.set_stdin(Box::new(ReadPipe::from(input.to_vec())));
+        (ctx, out)
+    }
+
+    /// Memory with two iovecs at 16 (8 bytes at 32, 4 at 61) and text.
+    fn iovec_memory() -> [u8; 64] {
+        let mut bytes = [0u8; 64];
+        bytes[16..32].copy_from_slice(&[32, 0, 0, 0, 8, 0, 0, 0, 61, 0, 0, 0, 3, 0, 0, 0]);
+        bytes[32..40].copy_from_slice(b"abcdefgh");
+        bytes
+    }
+
+    #[test]
+    fn reads_and_writes_match_the_generic_path() {
+        // fds: stdin (read only), stdout, none; iovecs: both, one, none,
+        // a straddling array; results: aligned, not, straddling, outside.
+        for fd in [0, 1, 2, 3, 9] {
+            for (iovs, len) in [(16, 2), (24, 1), (16, 0), (56, 2), (-4, 1)] {
+                for out in [0, 2, 60, 62, -1] {
+                    let (mut direct_ctx, direct_out) = piped(b"input");
+                    let (mut generic_ctx, generic_out) = piped(b"input");
+                    let (mut direct, mut generic) = (iovec_memory(), iovec_memory());
+                    let d = preview1::fd_write(
+                        &mut direct_ctx,
+                        &mut GuestMemory::Unshared(&mut direct),
+                        fd,
+                        iovs,
+                        len,
+                        out,
+                    );
+                    let mut memory = GuestMemory::Unshared(&mut generic);
+                    let g = crate::wasi::syscalls::generic::fd_write(
+                        &mut generic_ctx,
+                        &mut memory,
+                        fd,
+                        iovs,
+                        len,
+                        out,
+                    );
+                    let what = format!("fd_write({fd}, {iovs}, {len}, {out})");
+                    assert_eq!(d, g, "{what}");
+                    assert_eq!(direct, generic, "{what}");
+                    assert_eq!(
+                        *direct_out.read().unwrap(),
+                        *generic_out.read().unwrap(),
+                        "{what}"
+                    );
+
+                    let (mut direct, mut generic) = (iovec_memory(), iovec_memory());
+                    let d = preview1::fd_read(
+                        &mut direct_ctx,
+                        &mut GuestMemory::Unshared(&mut direct),
+                        fd,
+                        iovs,
+                        len,
+                        out,
+                    );
+                    let mut memory = GuestMemory::Unshared(&mut generic);
+                    let g = crate::wasi::syscalls::generic::fd_read(
+                        &mut generic_ctx,
+                        &mut memory,
+                        fd,
+                        iovs,
+                        len,
+                        out,
+                    );
+                    let what = format!("fd_read({fd}, {iovs}, {len}, {out})");
+                    assert_eq!(d, g, "{what}");
+                    assert_eq!(direct, generic, "{what}");
+                }
+            }
+        }
     }
 }

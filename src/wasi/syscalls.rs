@@ -177,6 +177,12 @@ macro_rules! syscall_body {
             }
         })
     };
+    (preview1, fd_write, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $iovs:ident, $len:ident, $out:ident]) => {
+        finish(Ok(direct::fd_write($ctx, $memory, $fd, $iovs, $len, $out)))
+    };
+    (preview1, fd_read, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $iovs:ident, $len:ident, $out:ident]) => {
+        finish(Ok(direct::fd_read($ctx, $memory, $fd, $iovs, $len, $out)))
+    };
     ($namespace:ident, $($rest:tt)*) => {
         syscall_body!(@any $($rest)*)
     };
@@ -280,6 +286,28 @@ pub mod generic {
         at: i32,
     ) -> Result<i32, Stop> {
         run!(imp::clock_time_get(ctx, memory, id, precision, at))
+    }
+
+    pub fn fd_write(
+        ctx: &mut WasiCtx,
+        memory: &mut GuestMemory<'_>,
+        fd: i32,
+        iovs: i32,
+        len: i32,
+        out: i32,
+    ) -> Result<i32, Stop> {
+        run!(imp::fd_write(ctx, memory, fd, iovs, len, out))
+    }
+
+    pub fn fd_read(
+        ctx: &mut WasiCtx,
+        memory: &mut GuestMemory<'_>,
+        fd: i32,
+        iovs: i32,
+        len: i32,
+        out: i32,
+    ) -> Result<i32, Stop> {
+        run!(imp::fd_read(ctx, memory, fd, iovs, len, out))
     }
 }
 
