@@ -27,6 +27,7 @@ mod host_functions;
 mod interrupt;
 mod js_values;
 mod limits;
+mod memory_definition;
 mod memory_file;
 mod memory_views;
 mod native;
