@@ -5,7 +5,7 @@
 //! - `options`: the options of a `WASI` object, parsed.
 //! - `engine`: compilers (Cranelift, Singlepass) and the in-process module cache.
 //! - `cache`: the on-disk cache of compiled modules.
-//! - `limits`: `maxMemory`.
+//! - `limits`: `maxMemory`; `memory_definition`: where a syscall finds guest memory.
 //! - `wasi`: the WASI core (fd table, preopens, clocks, scheduler) and its syscalls.
 //! - `native`: running a module in wasmer (`start`).
 //! - `run_thread`: running it on a thread of its own (`run`).
