@@ -126,6 +126,12 @@ export declare class WasiHandle {
   syscallArities(abi: string): Record<string, number>
 }
 
+/**
+ * Bench only: an N-API function that takes a syscall's arguments and
+ * returns 0, the floor of a syscall's cost in V8 mode.
+ */
+export declare function emptySyscall(): (...args: unknown[]) => number
+
 /** One environment variable. */
 export interface EnvVar {
   name: string

@@ -179,7 +179,18 @@ function syscallTable(overhead) {
       }),
     ])
   }
-  return table(['syscall', ...overhead.runtimes], rows, overhead.runtimes.map((_, i) => i + 1))
+  const lines = [table(['syscall', ...overhead.runtimes], rows, overhead.runtimes.map((_, i) => i + 1))]
+  if (overhead.emptyNapi !== undefined) {
+    lines.push('', `Floor of a V8-mode syscall (an N-API function that only takes its arguments and returns 0, called the same way): ${overhead.emptyNapi.toFixed(0)} ns per call.`)
+  }
+  if (overhead.guestLoop) {
+    const { calls, ms } = overhead.guestLoop
+    const what = calls.map(([name, n]) => `${n.toLocaleString('en')} ${name}`).join(' + ')
+    const runtimes = Object.keys(ms)
+    lines.push('', `Whole guest, ${what} in one module, compiled once, run warm (ms per run):`, '',
+      table(runtimes, [runtimes.map((r) => r === 'node:wasi' ? ms[r].toFixed(1) : `${ms[r].toFixed(1)} (${ratio(ms[r], ms['node:wasi'])})`)], runtimes.map((_, i) => i)))
+  }
+  return lines.join('\n')
 }
 
 /** The whole report as markdown. */

@@ -7,6 +7,13 @@
 // Each runtime runs in this process, round-robin, after a warm-up run (so
 // that V8 has optimised the loop); modules are compiled before timing.
 //
+// Two more figures, same run:
+// - the floor of a V8-mode syscall: the args_sizes_get module with its
+//   import an N-API function that only takes its arguments and returns 0,
+//   called the way @x/wasi's V8-mode imports are (emptyCall below);
+// - a whole guest: 1M clock_time_get, 1M args_sizes_get and 100k one-byte
+//   fd_writes in one module, compiled once, its whole run timed (ms).
+//
 // With --wasmtime PATH, the wasmtime CLI too, for reference: one process per
 // run (code cache on, warmed), its start-up cancelled by the empty module's.
 //
@@ -29,6 +36,26 @@ const SYSCALLS = {
   fd_write: { params: 'i32 i32 i32 i32', args: '(i32.const 1) (i32.const 16) (i32.const 1) (i32.const 0)' }, // 1 byte to stdout
 }
 
+// The whole-guest loop: [syscall, calls] in one run.
+const GUEST_LOOP = [['clock_time_get', 1_000_000], ['args_sizes_get', 1_000_000], ['fd_write', 100_000]]
+
+function guestLoopWat() {
+  const imports = GUEST_LOOP.map(([name]) =>
+    `(import "wasi_snapshot_preview1" "${name}" (func $${name} (param ${SYSCALLS[name].params}) (result i32)))`)
+  const loops = GUEST_LOOP.map(([name, calls]) => `
+    (local.set $i (i32.const 0))
+    (loop $next
+      (if (call $${name} ${SYSCALLS[name].args}) (then unreachable))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (i32.const ${calls}))))`)
+  return `(module
+  ${imports.join('\n  ')}
+  (memory (export "memory") 1)
+  (data (i32.const 16) "\\20\\00\\00\\00\\01\\00\\00\\00")
+  (data (i32.const 32) "x")
+  (func (export "_start") (local $i i32)${loops.join('')}))`
+}
+
 function wat(name, calls) {
   const syscall = SYSCALLS[name]
   return `(module
@@ -46,8 +73,10 @@ function wat(name, calls) {
 async function compileWat(calls) {
   const wabt = await require('wabt')()
   const modules = {}
-  for (const name of Object.keys(SYSCALLS)) {
-    const parsed = wabt.parseWat(`${name}.wat`, wat(name, calls))
+  const sources = Object.fromEntries(Object.keys(SYSCALLS).map((name) => [name, wat(name, calls)]))
+  sources.guest_loop = guestLoopWat()
+  for (const [name, source] of Object.entries(sources)) {
+    const parsed = wabt.parseWat(`${name}.wat`, source)
     try {
       parsed.validate()
       modules[name] = Buffer.from(parsed.toBinary({}).buffer)
@@ -67,6 +96,20 @@ const RUNTIMES = {
   '@x/wasi V8 mode': (m) => startInV8(new WASI(options()), m.compiled),
   '@x/wasi native cranelift': (m) => new WASI({ ...options(), engine: 'cranelift' }).start(m.cranelift),
   '@x/wasi native singlepass': (m) => new WASI({ ...options(), engine: 'singlepass' }).start(m.singlepass),
+}
+
+// The V8-mode floor: args_sizes_get's module, its import an N-API function
+// that does nothing, behind a wrapper of the same shape as @x/wasi's.
+// (Absent from builds before it was added: no floor then.)
+const binding = require(path.join(__dirname, '..', 'lib', 'load-binding')).loadBinding()
+const emptySyscall = binding.emptySyscall ? binding.emptySyscall() : null
+function emptyCall(compiled) {
+  const memory = { buffer: undefined }
+  const call = (a, b) => emptySyscall(memory.buffer, a, b)
+  const instance = new WebAssembly.Instance(compiled, { wasi_snapshot_preview1: { args_sizes_get: call } })
+  memory.buffer = instance.exports.memory.buffer
+  instance.exports._start()
+  return 0
 }
 
 function startInV8(wasi, compiled) {
@@ -114,6 +157,8 @@ async function measure(calls, runs, wasmtime) {
       singlepass: compile(bytes, { engine: 'singlepass', cache: false }),
     }]),
   )
+  const loopModule = modules.guest_loop
+  delete modules.guest_loop
   const times = {}
   for (const syscall of Object.keys(modules)) {
     times[syscall] = {}
@@ -122,10 +167,17 @@ async function measure(calls, runs, wasmtime) {
       times[syscall][runtime] = []
     }
   }
+  const floorModule = (name) => ({ compiled: modules[name].compiled })
+  const floor = emptySyscall ? { empty: [], args_sizes_get: [] } : {}
+  const guestLoop = Object.fromEntries(Object.keys(RUNTIMES).map((runtime) => [runtime, []]))
+  for (const name of Object.keys(floor)) timed(() => emptyCall(floorModule(name).compiled))
+  for (const run of Object.values(RUNTIMES)) timed(() => run(loopModule))
   for (let i = 0; i < runs; i++) {
     for (const syscall of Object.keys(modules)) {
       for (const [runtime, run] of Object.entries(RUNTIMES)) times[syscall][runtime].push(timed(() => run(modules[syscall])))
     }
+    for (const name of Object.keys(floor)) floor[name].push(timed(() => emptyCall(floorModule(name).compiled)))
+    for (const [runtime, run] of Object.entries(RUNTIMES)) guestLoop[runtime].push(timed(() => run(loopModule)))
   }
   const runtimes = Object.keys(RUNTIMES)
   if (wasmtime) {
@@ -140,7 +192,9 @@ async function measure(calls, runs, wasmtime) {
       rows.push({ syscall, runtime, nsPerCall: (report.median(times[syscall][runtime]) - loop) / calls, loopNs: loop / calls })
     }
   }
-  return { calls, runs, runtimes, rows }
+  const emptyNapi = emptySyscall ? (report.median(floor.args_sizes_get) - report.median(floor.empty)) / calls : undefined
+  const loopMs = Object.fromEntries(Object.entries(guestLoop).map(([runtime, ns]) => [runtime, report.median(ns) / 1e6]))
+  return { calls, runs, runtimes, rows, emptyNapi, guestLoop: { calls: GUEST_LOOP, ms: loopMs } }
 }
 
 async function main() {

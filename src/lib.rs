@@ -5,7 +5,7 @@
 //! - `options`: the options of a `WASI` object, parsed.
 //! - `engine`: compilers (Cranelift, Singlepass) and the in-process module cache.
 //! - `cache`: the on-disk cache of compiled modules.
-//! - `limits`: `maxMemory`.
+//! - `limits`: `maxMemory`; `memory_definition`: where a syscall finds guest memory.
 //! - `wasi`: the WASI core (fd table, preopens, clocks, scheduler) and its syscalls.
 //! - `native`: running a module in wasmer (`start`).
 //! - `run_thread`: running it on a thread of its own (`run`).
@@ -27,6 +27,7 @@ mod host_functions;
 mod interrupt;
 mod js_values;
 mod limits;
+mod memory_definition;
 mod memory_file;
 mod memory_views;
 mod native;
@@ -62,6 +63,17 @@ use crate::panic_guard::guarded;
 use crate::reactor::NativeInstance;
 use crate::run_thread::PendingRun;
 use crate::v8_bridge::SharedCtx;
+
+/// Bench only: an N-API function that takes a syscall's arguments and
+/// returns 0, the floor of a syscall's cost in V8 mode.
+#[napi(ts_return_type = "(...args: unknown[]) => number")]
+pub fn empty_syscall(env: &Env) -> napi::Result<napi::bindgen_prelude::Unknown<'_>> {
+    guarded("emptySyscall", None, || {
+        let function = v8_bridge::empty_function(env.raw())?;
+        // SAFETY: a live value just created in `env`.
+        unsafe { napi::bindgen_prelude::Unknown::from_napi_value(env.raw(), function) }
+    })
+}
 
 /// A module compiled for the native path: reusable by any number of runs.
 /// Its machine code lives as long as this object, or a run or reactor

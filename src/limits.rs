@@ -1,5 +1,6 @@
 //! Each run's memories: `maxMemory` (a cap on how far a guest's linear
-//! memory may grow) and their memory files (`memory_file`).
+//! memory may grow), their memory files (`memory_file`) and where their
+//! definitions live (`memory_definition`).
 //!
 //! wasmer creates every memory through the engine's tunables, so a run uses
 //! a copy of the shared engine whose tunables lower each memory's maximum to
@@ -10,6 +11,7 @@
 
 use std::ptr::NonNull;
 
+use crate::memory_definition::MemoryDefinitions;
 use crate::memory_file::MemoryFiles;
 use wasmer::sys::{BaseTunables, NativeEngineExt, Tunables};
 use wasmer::Engine;
@@ -19,8 +21,14 @@ use wasmer_vm::{
 };
 
 /// `engine` for one run: every memory capped at `max_bytes` (rounded down
-/// to whole pages) if given, and put on a memory file listed in `files`.
-pub fn run_engine(engine: Engine, max_bytes: Option<u64>, files: MemoryFiles) -> Engine {
+/// to whole pages) if given, put on a memory file listed in `files`, and its
+/// definition noted in `definitions`.
+pub fn run_engine(
+    engine: Engine,
+    max_bytes: Option<u64>,
+    files: MemoryFiles,
+    definitions: MemoryDefinitions,
+) -> Engine {
     let max =
         max_bytes.map(|bytes| Pages((bytes / WASM_PAGE_SIZE as u64).min(u32::MAX as u64) as u32));
     let mut engine = engine;
@@ -28,6 +36,7 @@ pub fn run_engine(engine: Engine, max_bytes: Option<u64>, files: MemoryFiles) ->
         base: BaseTunables::new(),
         max,
         files,
+        definitions,
     });
     engine
 }
@@ -36,6 +45,7 @@ struct MemoryCap {
     base: BaseTunables,
     max: Option<Pages>,
     files: MemoryFiles,
+    definitions: MemoryDefinitions,
 }
 
 impl MemoryCap {
@@ -72,6 +82,7 @@ impl Tunables for MemoryCap {
     ) -> Result<VMMemory, MemoryError> {
         let memory = self.base.create_host_memory(&self.capped(ty)?, style)?;
         self.files.back(&memory, style)?;
+        self.definitions.record(&memory);
         Ok(memory)
     }
 
@@ -87,6 +98,7 @@ impl Tunables for MemoryCap {
                 .create_vm_memory(&self.capped(ty)?, style, vm_definition_location)
         }?;
         self.files.back(&memory, style)?;
+        self.definitions.record(&memory);
         Ok(memory)
     }
 
@@ -115,6 +127,7 @@ mod tests {
             base: BaseTunables::new(),
             max: Some(Pages(10)),
             files: MemoryFiles::default(),
+            definitions: MemoryDefinitions::default(),
         };
         let unbounded = MemoryType::new(2, None, false);
         assert_eq!(cap.capped(&unbounded).unwrap().maximum, Some(Pages(10)));

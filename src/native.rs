@@ -17,6 +17,7 @@ use crate::errors::{describe_trap, js_error, ErrorKind};
 use crate::host_functions::{self, JsBridge};
 use crate::interrupt::{Interrupt, RunningGuard};
 use crate::limits;
+use crate::memory_definition::{Definition, MemoryDefinitions};
 use crate::memory_file::MemoryFiles;
 use crate::memory_views::{Lendable, Window};
 use crate::options::WasiVersions;
@@ -30,6 +31,8 @@ pub struct NativeEnv {
     ctx: WasiCtx,
     /// The instance's exported `memory`, set once instantiated.
     memory: Option<Memory>,
+    /// Where that memory's base and length live, when known.
+    definition: Option<Definition>,
     /// The memory files of the store's memories.
     files: MemoryFiles,
 }
@@ -55,8 +58,15 @@ pub fn lendable(memory: &Memory, files: &MemoryFiles, store: &impl wasmer::AsSto
 /// Borrows the guest's whole linear memory in place for one syscall.
 fn guest_memory<'a>(
     memory: &Option<Memory>,
+    definition: Option<Definition>,
     store: &'a impl wasmer::AsStoreRef,
 ) -> Result<GuestMemory<'a>, RuntimeError> {
+    if let Some(definition) = definition {
+        // SAFETY: the definition of this store's memory (alive while the
+        // store is borrowed); the guest is suspended inside this syscall,
+        // which never grows memory.
+        return Ok(GuestMemory::Unshared(unsafe { definition.bytes() }));
+    }
     let memory = memory.as_ref().ok_or_else(|| {
         RuntimeError::new("WASI syscall needs the module to export a memory named 'memory'")
     })?;
@@ -81,7 +91,7 @@ macro_rules! define_syscalls {
                     $env,
                     |mut fenv: FunctionEnvMut<NativeEnv>, $($arg: $ty),*| -> Result<i32, RuntimeError> {
                         let (data, store) = fenv.data_and_store_mut();
-                        let mut memory = guest_memory(&data.memory, &store)?;
+                        let mut memory = guest_memory(&data.memory, data.definition, &store)?;
                         syscalls::$namespace::$name(&mut data.ctx, &mut memory, $($arg),*)
                             .map_err(|stop| RuntimeError::user(Box::new(stop)))
                     },
@@ -240,7 +250,13 @@ pub fn instantiate(
     setup: RunSetup,
 ) -> napi::Result<Result<Linked, Ending>> {
     let files = MemoryFiles::default();
-    let engine = limits::run_engine(engine.clone(), setup.max_memory, files.clone());
+    let definitions = MemoryDefinitions::default();
+    let engine = limits::run_engine(
+        engine.clone(),
+        setup.max_memory,
+        files.clone(),
+        definitions.clone(),
+    );
     let mut store = Store::new(engine);
     let guard = setup.interrupt.enter(store.id());
     let env = FunctionEnv::new(
@@ -248,6 +264,7 @@ pub fn instantiate(
         NativeEnv {
             ctx: setup.ctx,
             memory: None,
+            definition: None,
             files: files.clone(),
         },
     );
@@ -266,7 +283,13 @@ pub fn instantiate(
         }
         Err(err) => return Err(instantiation_error(err)),
     };
-    env.as_mut(&mut store).memory = instance.exports.get_memory("memory").ok().cloned();
+    let memory = instance.exports.get_memory("memory").ok().cloned();
+    let definition = memory
+        .as_ref()
+        .and_then(|memory| definitions.find(memory.view(&store).data_ptr()));
+    let data = env.as_mut(&mut store);
+    data.memory = memory;
+    data.definition = definition;
     Ok(Ok(Linked {
         store,
         instance,

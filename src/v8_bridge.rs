@@ -373,6 +373,44 @@ fn create_function(
     Ok(function)
 }
 
+/// What every syscall function must do and nothing else: take its
+/// arguments and return an errno (0). The floor of a V8-mode syscall's
+/// cost, for bench/syscall-overhead.js.
+unsafe extern "C" fn empty_trampoline(env: napi_env, info: sys::napi_callback_info) -> napi_value {
+    let mut argv = [ptr::null_mut(); MAX_JS_ARGS];
+    let mut argc = argv.len();
+    let mut result = ptr::null_mut();
+    unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        sys::napi_create_int32(env, 0, &mut result);
+    }
+    result
+}
+
+/// A JS function doing what `empty_trampoline` does.
+pub fn empty_function(env: napi_env) -> napi::Result<napi_value> {
+    let mut function = ptr::null_mut();
+    let name = "emptySyscall";
+    check(unsafe {
+        sys::napi_create_function(
+            env,
+            name.as_ptr().cast(),
+            name.len() as isize,
+            Some(empty_trampoline),
+            ptr::null_mut(),
+            &mut function,
+        )
+    })?;
+    Ok(function)
+}
+
 /// The syscall table of an ABI name (`preview1` or `unstable`).
 pub fn table(abi: &str) -> Option<&'static [SyscallEntry]> {
     match abi {

@@ -16,7 +16,7 @@ use std::task::{Context, Poll, Waker};
 use wasi_common::WasiCtx;
 use wiggle::GuestMemory;
 
-use super::{clocks, fixes};
+use super::{clocks, direct, fixes};
 
 /// Why a syscall stops the guest instead of returning an errno to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +132,7 @@ pub fn proc_exit(code: i32) -> Stop {
 
 /// Polls a future that is ready at once, on the stack (wiggle's
 /// `run_in_dummy_executor` boxes it: an allocation per syscall).
-fn run_ready<F: Future>(future: F) -> wiggle::error::Result<F::Output> {
+pub(super) fn run_ready<F: Future>(future: F) -> wiggle::error::Result<F::Output> {
     let mut future = pin!(future);
     match future
         .as_mut()
@@ -153,9 +153,40 @@ macro_rules! run {
     };
 }
 
-/// The body of one syscall: wasi-common's, or a correction from `fixes`.
+/// The body of one syscall: wasi-common's, a correction from `fixes`, or
+/// (the hottest of preview1) a direct call from `direct`, falling back to
+/// wasi-common's glue for anything but success.
 macro_rules! syscall_body {
-    (path_open, $imp:ident, $ctx:ident, $memory:ident,
+    (preview1, args_sizes_get, $imp:ident, $ctx:ident, $memory:ident, [$argc:ident, $size:ident]) => {
+        match direct::args_sizes_get($ctx, $memory, $argc, $size) {
+            Some(errno) => Ok(errno),
+            None => run!($imp::args_sizes_get($ctx, $memory, $argc, $size)),
+        }
+    };
+    (preview1, environ_sizes_get, $imp:ident, $ctx:ident, $memory:ident, [$count:ident, $size:ident]) => {
+        match direct::environ_sizes_get($ctx, $memory, $count, $size) {
+            Some(errno) => Ok(errno),
+            None => run!($imp::environ_sizes_get($ctx, $memory, $count, $size)),
+        }
+    };
+    (preview1, clock_time_get, $imp:ident, $ctx:ident, $memory:ident, [$id:ident, $precision:ident, $time:ident]) => {
+        clocks::clock_query($memory, $id, false, $time, &mut |memory, at| {
+            match direct::clock_time_get($ctx, memory, $id, $precision, at) {
+                Some(errno) => Ok(errno),
+                None => run!($imp::clock_time_get($ctx, memory, $id, $precision, at)),
+            }
+        })
+    };
+    (preview1, fd_write, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $iovs:ident, $len:ident, $out:ident]) => {
+        finish(Ok(direct::fd_write($ctx, $memory, $fd, $iovs, $len, $out)))
+    };
+    (preview1, fd_read, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $iovs:ident, $len:ident, $out:ident]) => {
+        finish(Ok(direct::fd_read($ctx, $memory, $fd, $iovs, $len, $out)))
+    };
+    ($namespace:ident, $($rest:tt)*) => {
+        syscall_body!(@any $($rest)*)
+    };
+    (@any path_open, $imp:ident, $ctx:ident, $memory:ident,
      [$fd:ident, $dirflags:ident, $path:ident, $path_len:ident, $oflags:ident,
       $base:ident, $inheriting:ident, $fdflags:ident, $opened_fd:ident]) => {
         fixes::path_open(
@@ -167,27 +198,27 @@ macro_rules! syscall_body {
             &mut |ctx, memory, fd, flags| run!($imp::fd_fdstat_set_flags(ctx, memory, fd, flags)),
         )
     };
-    (clock_time_get, $imp:ident, $ctx:ident, $memory:ident, [$id:ident, $precision:ident, $time:ident]) => {
+    (@any clock_time_get, $imp:ident, $ctx:ident, $memory:ident, [$id:ident, $precision:ident, $time:ident]) => {
         clocks::clock_query($memory, $id, false, $time, &mut |memory, at| {
             run!($imp::clock_time_get($ctx, memory, $id, $precision, at))
         })
     };
-    (clock_res_get, $imp:ident, $ctx:ident, $memory:ident, [$id:ident, $resolution:ident]) => {
+    (@any clock_res_get, $imp:ident, $ctx:ident, $memory:ident, [$id:ident, $resolution:ident]) => {
         clocks::clock_query($memory, $id, true, $resolution, &mut |memory, at| {
             run!($imp::clock_res_get($ctx, memory, $id, at))
         })
     };
-    (sock_accept, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $flags:ident, $result_fd:ident]) => {{
+    (@any sock_accept, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $flags:ident, $result_fd:ident]) => {{
         let mut fdstat = [0u8; fixes::FDSTAT_SIZE];
         let fdstat_errno = run!($imp::fd_fdstat_get($ctx, &mut GuestMemory::Unshared(&mut fdstat), $fd, 0))?;
         fixes::sock_accept(fdstat_errno, &mut || run!($imp::sock_accept($ctx, $memory, $fd, $flags, $result_fd)))
     }};
-    (sock_shutdown, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $how:ident]) => {{
+    (@any sock_shutdown, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $how:ident]) => {{
         let mut fdstat = [0u8; fixes::FDSTAT_SIZE];
         let fdstat_errno = run!($imp::fd_fdstat_get($ctx, &mut GuestMemory::Unshared(&mut fdstat), $fd, 0))?;
         fixes::sock_shutdown(fdstat_errno, fdstat[0], &mut || run!($imp::sock_shutdown($ctx, $memory, $fd, $how)))
     }};
-    ($name:ident, $imp:ident, $ctx:ident, $memory:ident, [$($arg:ident),*]) => {
+    (@any $name:ident, $imp:ident, $ctx:ident, $memory:ident, [$($arg:ident),*]) => {
         run!($imp::$name($ctx, $memory $(, $arg)*))
     };
 }
@@ -205,7 +236,7 @@ macro_rules! namespace {
                     $($arg: $ty),*
                 ) -> Result<i32, Stop> {
                     crate::panic_guard::test_panic("syscall");
-                    syscall_body!($name, imp, ctx, memory, [$($arg),*])
+                    syscall_body!($namespace, $name, imp, ctx, memory, [$($arg),*])
                 }
             )*
         }
@@ -221,6 +252,64 @@ crate::for_each_shared_syscall!(namespace!(
     unstable,
     wasi_common::snapshots::preview_0::wasi_unstable,
 ));
+
+/// preview1's hottest calls through wasi-common's glue only, for the tests
+/// that hold `direct` to it.
+#[cfg(test)]
+pub mod generic {
+    use super::*;
+    use wasi_common::snapshots::preview_1::wasi_snapshot_preview1 as imp;
+
+    pub fn args_sizes_get(
+        ctx: &mut WasiCtx,
+        memory: &mut GuestMemory<'_>,
+        a: i32,
+        b: i32,
+    ) -> Result<i32, Stop> {
+        run!(imp::args_sizes_get(ctx, memory, a, b))
+    }
+
+    pub fn environ_sizes_get(
+        ctx: &mut WasiCtx,
+        memory: &mut GuestMemory<'_>,
+        a: i32,
+        b: i32,
+    ) -> Result<i32, Stop> {
+        run!(imp::environ_sizes_get(ctx, memory, a, b))
+    }
+
+    pub fn clock_time_get(
+        ctx: &mut WasiCtx,
+        memory: &mut GuestMemory<'_>,
+        id: i32,
+        precision: i64,
+        at: i32,
+    ) -> Result<i32, Stop> {
+        run!(imp::clock_time_get(ctx, memory, id, precision, at))
+    }
+
+    pub fn fd_write(
+        ctx: &mut WasiCtx,
+        memory: &mut GuestMemory<'_>,
+        fd: i32,
+        iovs: i32,
+        len: i32,
+        out: i32,
+    ) -> Result<i32, Stop> {
+        run!(imp::fd_write(ctx, memory, fd, iovs, len, out))
+    }
+
+    pub fn fd_read(
+        ctx: &mut WasiCtx,
+        memory: &mut GuestMemory<'_>,
+        fd: i32,
+        iovs: i32,
+        len: i32,
+        out: i32,
+    ) -> Result<i32, Stop> {
+        run!(imp::fd_read(ctx, memory, fd, iovs, len, out))
+    }
+}
 
 #[cfg(test)]
 mod tests {
