@@ -13,7 +13,9 @@ const { normalizeRunOptions, startRun, abortError } = require('./lib/run')
 const { wrapInstance } = require('./lib/native-instance')
 const { removeTreeDir } = require('./lib/memory-tree')
 const { isMainThread } = require('node:worker_threads')
-const { optimizeInBackground } = require('./lib/tiering')
+const { optimizeInBackground, chooseTier } = require('./lib/tiering')
+const v8Tier = require('./lib/v8-tier')
+const { START_IN_V8 } = v8Tier
 const { keepRecent } = require('./lib/recent-modules')
 
 /** Bytes of a `.wasm` file as a Uint8Array, without copying; else null. */
@@ -115,6 +117,7 @@ class WASI {
   #hostImports
   #maxMemory
   #host = null
+  #tier = null
   #nativeMemory = null
   #guestMemory
   // In-memory preopens (lib/memory-tree.js): removed when the run ends.
@@ -152,6 +155,15 @@ class WASI {
    */
   get memory() {
     return this.#guestMemory
+  }
+
+  /**
+   * Which code ran (or runs) this object's module: 'v8' (an instance given
+   * to start()/initialize(), or `engine: 'auto'`'s first tier for bytes),
+   * 'cranelift' or 'singlepass'; null before a start.
+   */
+  get tier() {
+    return this.#tier
   }
 
   #memoryBuffer() {
@@ -223,7 +235,7 @@ class WASI {
     imports = checkImports('imports', imports)
     if (source instanceof CompiledModule) return this.#startNative(source, imports)
     const bytes = wasmBytes(source)
-    if (bytes !== null) return this.#startNative(bytes, imports)
+    if (bytes !== null) return this.#startBytes(bytes, imports)
     const fromModule = source instanceof WebAssembly.Module
     if (fromModule) {
       source = new WebAssembly.Instance(source, mergeImports(this.getImportObject(), imports))
@@ -238,6 +250,7 @@ class WASI {
       throw argTypeError('instance.exports._initialize', 'undefined', exports._initialize)
     }
     this.#markStarted()
+    this.#tier = 'v8'
     this.#memory = exports.memory ?? NO_MEMORY
     try {
       exports._start()
@@ -254,6 +267,45 @@ class WASI {
     return this.#finish(0, false)
   }
 
+  /**
+   * `engine: 'auto'` for bytes: V8 at once unless optimized code exists or
+   * an option needs native code (`maxMemory`: V8 cannot cap a memory it
+   * makes); see lib/tiering.js, lib/v8-tier.js.
+   */
+  #startBytes(bytes, imports) {
+    const tier =
+      this.#compileOptions.engine === 'auto' && this.#maxMemory === undefined && !this.#started
+        ? chooseTier(CompiledModule.probe, bytes, this.#compileOptions)
+        : 'native'
+    if (tier === 'v8') {
+      const ran = this[START_IN_V8](bytes)
+      if (ran !== null) return ran.exitCode
+    }
+    return this.#startNative(bytes, imports)
+  }
+
+  /**
+   * Runs `bytes` on the V8 tier: `{ exitCode }` as start() gives it, or
+   * null when V8 gave up before `_start` (nothing ran; the native path
+   * reports the error). For x-wasi, which chooses the tier on its main
+   * thread and runs V8 in a worker with a big stack.
+   */
+  [START_IN_V8](bytes) {
+    const prepared = v8Tier.prepare(bytes, this.#handle)
+    if (prepared === null) return null
+    this.#markStarted()
+    this.#tier = 'v8'
+    let outcome
+    try {
+      outcome = prepared.run()
+    } finally {
+      // As after a native start: descriptors closed, trees removed.
+      callNative(() => this.#handle.release())
+      this.#removeTemporaryDirs()
+    }
+    return { exitCode: this.#finish(outcome.exitCode, outcome.calledExit) }
+  }
+
   #startNative(source, imports) {
     const own = !(source instanceof CompiledModule)
     const module = own ? compileBytes(source, this.#compileOptions) : source
@@ -263,6 +315,7 @@ class WASI {
       // worker.terminate() can stop it (src/worker_start.rs).
       const options = { ...this.#nativeOptions(module, imports), ownThread: !isMainThread }
       this.#markStarted()
+      this.#tier = module.engine
       outcome = callNative(() => this.#handle.startNative(module, options))
     } finally {
       // A module compiled for this call: its code goes soon, not at GC.
@@ -292,6 +345,7 @@ class WASI {
       module = bytes === null ? source : await compileBytesAsync(bytes, this.#compileOptions)
       if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
       const native = this.#nativeOptions(module, runOptions.imports, runOptions.maxMemory)
+      this.#tier = module.engine
       return await startRun(this.#handle, module, runOptions, native, () => this.#hostError())
     } finally {
       // A module compiled for this call: its code goes soon, not at GC.
@@ -318,6 +372,7 @@ class WASI {
       throw argTypeError('instance.exports._initialize', 'of type function', exports._initialize)
     }
     this.#markStarted()
+    this.#tier = 'v8'
     this.#memory = exports.memory
     try {
       if (exports._initialize) exports._initialize()
@@ -335,6 +390,7 @@ class WASI {
     try {
       const options = this.#nativeOptions(module, imports)
       this.#markStarted()
+      this.#tier = module.engine
       native = callNative(() => this.#handle.initializeNative(module, options))
     } finally {
       // The instance's store holds the code from here on.

@@ -1,6 +1,6 @@
 'use strict'
-// `engine: 'auto'`, the JS half: when the addon ran the fast tier
-// (Singlepass) for a module its disk cache has seen before, Cranelift
+// `engine: 'auto'`, the JS half: which tier a start(bytes) takes, and, when
+// a fast tier (V8, or Singlepass) ran a module its disk cache has seen before, Cranelift
 // compiles it into the cache in a background process, so a later run loads
 // optimized code. The process is detached, niced and unref'd: it never
 // delays this process's exit, and yields the CPU to whatever else runs
@@ -70,4 +70,19 @@ function optimizeInBackground(bytes, { cacheDir, cacheMaxBytes }) {
   }
 }
 
-module.exports = { optimizeInBackground }
+/**
+ * `engine: 'auto'` for a `start(bytes)` that V8 may run (no option needs
+ * native code): 'native' when Cranelift's code exists (a live module, the
+ * disk cache) or V8 cannot run the module as wasmer would, else 'v8'. A
+ * module V8 runs that the disk cache has seen before gets Cranelift
+ * compiling in the background, as the native fast tier does.
+ * @param probe CompiledModule.probe (the addon's look, which compiles nothing)
+ */
+function chooseTier(probe, bytes, options) {
+  const { optimized, v8Runnable, optimizeLater } = probe(bytes, options.cacheDir, options.cacheMaxBytes)
+  if (optimized || !v8Runnable) return 'native'
+  if (optimizeLater) optimizeInBackground(bytes, options)
+  return 'v8'
+}
+
+module.exports = { optimizeInBackground, chooseTier }

@@ -245,3 +245,50 @@ pub fn compile_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> napi::Result
         optimize_later,
     })
 }
+
+/// What `probe_auto` found, without compiling anything.
+pub struct Probe {
+    /// Cranelift's code for these bytes is live in this process or stored
+    /// in the disk cache: `compile_auto` will take it.
+    pub optimized: bool,
+    /// Nothing optimized, and the module is valid for wasmer, imports only
+    /// WASI syscalls with their exact signatures and has no start function:
+    /// V8 may run it.
+    pub v8_runnable: bool,
+    /// V8 runs a module this cache has seen before: Cranelift should
+    /// compile it in the background (as `AutoCompiled::optimize_later`).
+    pub optimize_later: bool,
+}
+
+/// `engine: 'auto'` before compiling: optimized code where it exists, else
+/// may V8 run the module (the JS layer decides, see lib/v8-tier.js)? Marks
+/// the module seen when V8 may run it, so `.seen` counts sightings as
+/// `compile_auto` does.
+pub fn probe_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> Probe {
+    let module_hash = blake3::hash(bytes);
+    let on_disk = || {
+        disk_cache.is_some_and(|disk| {
+            let engine = new_engine(EngineKind::Cranelift);
+            cache::has_entry(disk.dir, &cache::cache_key(&module_hash, &engine))
+        })
+    };
+    if live_get(&(EngineKind::Cranelift, module_hash)).is_some() || on_disk() {
+        return Probe {
+            optimized: true,
+            v8_runnable: false,
+            optimize_later: false,
+        };
+    }
+    // wasmer's own validation: a module wasmer refuses must fail as it does
+    // natively, even where V8 would run it.
+    let v8_runnable = bytes.starts_with(b"\0asm")
+        && crate::wasi_imports::v8_runnable(bytes)
+        && Module::validate(&new_engine(EngineKind::Cranelift), bytes).is_ok();
+    let optimize_later =
+        v8_runnable && disk_cache.is_some_and(|disk| cache::seen_before(disk.dir, &module_hash));
+    Probe {
+        optimized: false,
+        v8_runnable,
+        optimize_later,
+    }
+}

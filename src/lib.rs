@@ -37,6 +37,7 @@ mod run_thread;
 mod stdio;
 mod v8_bridge;
 mod wasi;
+mod wasi_imports;
 mod worker_start;
 
 use std::cell::RefCell;
@@ -139,6 +140,28 @@ impl CompiledModule {
                 .as_deref()
                 .map(|dir| DiskCache::new(Path::new(dir), cache_max_bytes));
             CompiledModule::compile_now(&env, &bytes, &engine, disk)
+        })
+    }
+
+    /// `engine: 'auto'` before compiling (`engine::probe_auto`): is there
+    /// optimized code for `bytes`, else may V8 run them? Hashes and reads
+    /// the module's imports; compiles nothing.
+    #[napi]
+    pub fn probe(
+        bytes: Uint8Array,
+        cache_dir: Option<String>,
+        cache_max_bytes: Option<f64>,
+    ) -> napi::Result<TierProbe> {
+        guarded("probe", None, || {
+            let disk = cache_dir
+                .as_deref()
+                .map(|dir| DiskCache::new(Path::new(dir), cache_max_bytes));
+            let probe = engine::probe_auto(&bytes, disk);
+            Ok(TierProbe {
+                optimized: probe.optimized,
+                v8_runnable: probe.v8_runnable,
+                optimize_later: probe.optimize_later,
+            })
         })
     }
 
@@ -279,6 +302,14 @@ impl Task for CompileTask {
         module.optimize_later = optimize_later;
         Ok(module)
     }
+}
+
+/// What `CompiledModule.probe` found (see `engine::Probe`).
+#[napi(object)]
+pub struct TierProbe {
+    pub optimized: bool,
+    pub v8_runnable: bool,
+    pub optimize_later: bool,
 }
 
 /// A function a module imports.
