@@ -277,22 +277,18 @@ class WASI {
       this.#compileOptions.engine === 'auto' && this.#maxMemory === undefined && !this.#started
         ? chooseTier(CompiledModule.probe, bytes, this.#compileOptions)
         : 'native'
-    if (tier === 'v8') {
-      const ran = this[START_IN_V8](bytes)
-      if (ran !== null) return ran.exitCode
-    }
-    return this.#startNative(bytes, imports)
+    return tier === 'v8' ? this[START_IN_V8](bytes, imports) : this.#startNative(bytes, imports)
   }
 
   /**
-   * Runs `bytes` on the V8 tier: `{ exitCode }` as start() gives it, or
-   * null when V8 gave up before `_start` (nothing ran; the native path
-   * reports the error). For x-wasi, which chooses the tier on its main
-   * thread and runs V8 in a worker with a big stack.
+   * Runs `bytes` on the V8 tier; when V8 gives up before `_start` (nothing
+   * ran), on the native path, which reports the error. Also x-wasi's entry:
+   * it chooses the tier on its main thread and runs V8 in a worker with a
+   * big stack.
    */
-  [START_IN_V8](bytes) {
+  [START_IN_V8](bytes, imports) {
     const prepared = v8Tier.prepare(bytes, this.#handle)
-    if (prepared === null) return null
+    if (prepared === null) return this.#startNative(bytes, imports)
     this.#markStarted()
     this.#tier = 'v8'
     let outcome
@@ -303,7 +299,7 @@ class WASI {
       callNative(() => this.#handle.release())
       this.#removeTemporaryDirs()
     }
-    return { exitCode: this.#finish(outcome.exitCode, outcome.calledExit) }
+    return this.#finish(outcome.exitCode, outcome.calledExit)
   }
 
   #startNative(source, imports) {
