@@ -389,4 +389,12 @@ export declare class WASI {
 
   /** The guest's linear memory, for host functions. */
   readonly memory: WasiMemory
+
+  /**
+   * Which code ran this object's module, once started: `'v8'` (an instance
+   * or `WebAssembly.Module` given to `start()`/`initialize()`, or the first
+   * tier of `engine: 'auto'` for bytes), `'cranelift'` or `'singlepass'`;
+   * `null` before.
+   */
+  readonly tier: 'v8' | 'cranelift' | 'singlepass' | null
 }

@@ -269,14 +269,14 @@ class WASI {
 
   /**
    * `engine: 'auto'` for bytes: V8 at once unless optimized code exists or
-   * an option needs native code (`maxMemory`: V8 cannot cap a memory it
-   * makes); see lib/tiering.js, lib/v8-tier.js.
+   * V8 cannot honour everything: `maxMemory` (V8 cannot cap a memory it
+   * makes), a worker thread (worker.terminate() cannot stop V8 blocked in
+   * a syscall; the native guest runs on a thread of its own). See
+   * lib/tiering.js, lib/v8-tier.js.
    */
   #startBytes(bytes, imports) {
-    const tier =
-      this.#compileOptions.engine === 'auto' && this.#maxMemory === undefined && !this.#started
-        ? chooseTier(CompiledModule.probe, bytes, this.#compileOptions)
-        : 'native'
+    const v8Possible = this.#compileOptions.engine === 'auto' && this.#maxMemory === undefined && isMainThread
+    const tier = v8Possible && !this.#started ? chooseTier(CompiledModule.probe, bytes, this.#compileOptions) : 'native'
     return tier === 'v8' ? this[START_IN_V8](bytes, imports) : this.#startNative(bytes, imports)
   }
 
@@ -284,10 +284,10 @@ class WASI {
    * Runs `bytes` on the V8 tier; when V8 gives up before `_start` (nothing
    * ran), on the native path, which reports the error. Also x-wasi's entry:
    * it chooses the tier on its main thread and runs V8 in a worker with a
-   * big stack.
+   * big stack, which nothing terminates.
    */
   [START_IN_V8](bytes, imports) {
-    const prepared = v8Tier.prepare(bytes, this.#handle)
+    const prepared = v8Tier.prepare(bytes, this.#handle, CompiledModule.validateInBackground)
     if (prepared === null) return this.#startNative(bytes, imports)
     this.#markStarted()
     this.#tier = 'v8'

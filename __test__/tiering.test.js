@@ -110,7 +110,7 @@ test('auto, start(bytes): V8 at first, optimized code once the module is seen ag
   assert.equal(third.stdout, first.stdout)
 })
 
-test('auto, start(bytes): options and modules V8 cannot honour take a native tier', () => {
+test('auto, start(bytes): options and modules V8 cannot honour take a native tier', async () => {
   const cacheDir = tempDir()
   const start = (fixtureName, options = {}, imports) => {
     const wasi = new WASI({ returnOnExit: true, cacheDir, stdout: fs.openSync('/dev/null', 'w'), ...options })
@@ -125,6 +125,19 @@ test('auto, start(bytes): options and modules V8 cannot honour take a native tie
   assert.equal(start('wat:hello_unstable').tier, 'v8')
   assert.equal(start('wat:hello_unstable', { maxMemory: 1 << 20 }).tier, 'singlepass', 'maxMemory: V8 cannot cap its memory')
   assert.equal(start('wat:hello_unstable', { engine: 'singlepass' }).tier, 'singlepass', "'singlepass' forces Singlepass")
+  // In a worker, worker.terminate() must stop a guest blocked in a syscall:
+  // only the native path (the guest on a thread of its own) can.
+  const { Worker } = require('node:worker_threads')
+  const inWorker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads')
+     const { WASI } = require(workerData.root)
+     const wasi = new WASI({ cacheDir: workerData.cacheDir, stdout: require('node:fs').openSync('/dev/null', 'w') })
+     wasi.start(require('node:fs').readFileSync(workerData.wasm))
+     parentPort.postMessage(wasi.tier)`,
+    { eval: true, workerData: { root: ROOT, cacheDir, wasm: fixture('wat:hello_unstable') } },
+  )
+  const workerTier = await new Promise((resolve, reject) => inWorker.once('message', resolve).once('error', reject))
+  assert.equal(workerTier, 'singlepass', 'a worker thread takes the native path')
   // Host functions run natively (a module importing one is not V8's);
   // host functions a module does not import change nothing.
   const calls = []

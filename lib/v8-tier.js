@@ -88,15 +88,20 @@ function nativeError(err, bytes) {
  * Compiles and instantiates `bytes` in V8 with `handle`'s syscalls. Returns
  * `{ run }` — `run()` calls `_start` and returns `{ exitCode, calledExit }`
  * or throws the native tiers' error — or null when V8 cannot run it
- * exactly as wasmer would (a compile or link error, a start function, no
+ * exactly as wasmer would (wasmer or V8 finds it invalid, a link error, no
  * `_start`, an `_initialize`, no memory export or a shared one).
  * @param {Uint8Array} bytes a module whose only imports are WASI syscalls
- *   with their exact signatures (CompiledModule.probe's `v8Runnable`)
+ *   with their exact signatures and without a start function
+ *   (CompiledModule.probe's `v8Runnable`)
+ * @param validate starts wasmer's validation of `bytes` on a thread of its
+ *   own (CompiledModule.validateInBackground): it runs while V8 compiles
  */
-function prepare(bytes, handle) {
+function prepare(bytes, handle, validate) {
+  const validation = validate(bytes)
   let instance
   try {
     const module = new WebAssembly.Module(bytes)
+    if (!validation.wait()) return null
     let memory
     const imports = {}
     for (const [abi, namespace] of Object.entries(NAMESPACES)) {
@@ -105,6 +110,7 @@ function prepare(bytes, handle) {
     instance = new WebAssembly.Instance(module, imports)
     memory = instance.exports.memory
   } catch {
+    validation.wait()
     return null
   }
   const { _start: start, _initialize: initialize, memory } = instance.exports

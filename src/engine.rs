@@ -251,9 +251,9 @@ pub struct Probe {
     /// Cranelift's code for these bytes is live in this process or stored
     /// in the disk cache: `compile_auto` will take it.
     pub optimized: bool,
-    /// Nothing optimized, and the module is valid for wasmer, imports only
-    /// WASI syscalls with their exact signatures and has no start function:
-    /// V8 may run it.
+    /// Nothing optimized, and the module imports only WASI syscalls with
+    /// their exact signatures and has no start function: V8 may run it once
+    /// wasmer has found it valid too (`validate_in_background`).
     pub v8_runnable: bool,
     /// V8 runs a module this cache has seen before: Cranelift should
     /// compile it in the background (as `AutoCompiled::optimize_later`).
@@ -279,11 +279,7 @@ pub fn probe_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> Probe {
             optimize_later: false,
         };
     }
-    // wasmer's own validation: a module wasmer refuses must fail as it does
-    // natively, even where V8 would run it.
-    let v8_runnable = bytes.starts_with(b"\0asm")
-        && crate::wasi_imports::v8_runnable(bytes)
-        && Module::validate(&new_engine(EngineKind::Cranelift), bytes).is_ok();
+    let v8_runnable = bytes.starts_with(b"\0asm") && crate::wasi_imports::v8_runnable(bytes);
     let optimize_later =
         v8_runnable && disk_cache.is_some_and(|disk| cache::seen_before(disk.dir, &module_hash));
     Probe {
@@ -291,4 +287,13 @@ pub fn probe_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> Probe {
         v8_runnable,
         optimize_later,
     }
+}
+
+/// Validates `bytes` as wasmer would compile them, on a thread of its own:
+/// V8 compiles the module meanwhile, and a module wasmer refuses must fail
+/// as it does natively even where V8 would run it. Join the handle for the
+/// answer.
+pub fn validate_in_background(bytes: Vec<u8>) -> std::thread::JoinHandle<bool> {
+    let engine = new_engine(EngineKind::Cranelift);
+    std::thread::spawn(move || Module::validate(&engine, &bytes).is_ok())
 }

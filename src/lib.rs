@@ -165,6 +165,18 @@ impl CompiledModule {
         })
     }
 
+    /// Starts validating `bytes` as wasmer would compile them, on a thread
+    /// of its own (`engine::validate_in_background`); `wait()` answers.
+    #[napi]
+    pub fn validate_in_background(bytes: Uint8Array) -> napi::Result<ModuleValidation> {
+        guarded("validateInBackground", None, || {
+            Ok(ModuleValidation {
+                thread: Some(engine::validate_in_background(bytes.to_vec())),
+                valid: None,
+            })
+        })
+    }
+
     /// `compile` on a thread of the libuv pool, so the event loop keeps
     /// going while Cranelift works (`run()` compiles this way).
     #[napi(ts_return_type = "Promise<CompiledModule>")]
@@ -301,6 +313,29 @@ impl Task for CompileTask {
         let mut module = CompiledModule::new(&env, compiled, origin)?;
         module.optimize_later = optimize_later;
         Ok(module)
+    }
+}
+
+/// A validation under way (`CompiledModule.validateInBackground`).
+#[napi]
+pub struct ModuleValidation {
+    thread: Option<std::thread::JoinHandle<bool>>,
+    valid: Option<bool>,
+}
+
+#[napi]
+impl ModuleValidation {
+    /// Whether wasmer finds the module valid; waits for the thread.
+    #[napi]
+    pub fn wait(&mut self) -> napi::Result<bool> {
+        guarded("validation", None, || {
+            if let Some(thread) = self.thread.take() {
+                // A panic in the validator counts as invalid: the native
+                // path then reports the module as it does.
+                self.valid = Some(thread.join().unwrap_or(false));
+            }
+            Ok(self.valid.unwrap_or(false))
+        })
     }
 }
 
