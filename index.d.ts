@@ -135,10 +135,14 @@ export interface WASIOptions {
   /**
    * The compiler for the native path: `'cranelift'` (optimising; slower to
    * compile, faster code), `'singlepass'` (compiles in linear time, slower
-   * code) or `'auto'`: Cranelift's code from the disk cache when there, else
-   * Singlepass now and, for a module the cache has seen before, Cranelift
-   * into the cache in a background process. Ignored by modules that V8
-   * runs. Default: `'auto'`.
+   * code) or `'auto'`: Cranelift's code from the disk cache when there,
+   * else a fast tier now — for `start(bytes)`, V8 with wasmer's observable
+   * behaviour unless `maxMemory`, a worker thread, imported host functions
+   * or a start function need native code; else Singlepass — and, for a
+   * module the cache has seen before, Cranelift into the cache in a
+   * background process. `wasi.tier` says which ran. Ignored by instances
+   * and `WebAssembly.Module`s given to `start()` (V8 runs them). Default:
+   * `'auto'`.
    */
   engine?: 'auto' | 'cranelift' | 'singlepass'
   /**
