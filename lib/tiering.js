@@ -60,7 +60,7 @@ function optimizeInBackground(bytes, { cacheDir, cacheMaxBytes }) {
     child.unref()
     if (child.pid) {
       try {
-        os.setPriority(child.pid, os.constants.priority.PRIORITY_LOWEST)
+        os.setPriority(child.pid, os.constants.priority.PRIORITY_LOW)
       } catch {
         // it runs at normal priority then
       }
