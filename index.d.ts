@@ -350,7 +350,9 @@ export declare class WASI {
    * `_start` returns, the code passed to `proc_exit` otherwise.
    *
    * - Bytes: compiled (cached in-process) and run natively in wasmer, on this
-   *   thread, on a wasm stack of its own.
+   *   thread, on a wasm stack of its own; with `engine: 'auto'` and no
+   *   Cranelift code yet, run in V8 at once with wasmer's observable
+   *   behaviour (`tier` says which ran).
    * - A `CompiledModule` from `compile()`: run natively, without compiling.
    * - A `WebAssembly.Instance` created with `getImportObject()` (or
    *   `{ wasi_snapshot_preview1: wasi.wasiImport }`), or a `WebAssembly.Module`:

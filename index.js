@@ -228,7 +228,8 @@ class WASI {
   /**
    * Runs a WASI command's `_start` and returns its exit code.
    * - bytes (Buffer, Uint8Array, ArrayBuffer) or a module from compile():
-   *   run natively in wasmer;
+   *   run natively in wasmer (bytes with `engine: 'auto'`: maybe in V8 first,
+   *   with wasmer's behaviour; #startBytes);
    * - a `WebAssembly.Instance` (or `Module`): run by V8, with this object's syscalls.
    */
   start(source, imports) {
