@@ -208,6 +208,40 @@ test('auto, start(bytes) on V8: wasi.memory, a second start and proc_exit as nat
   }
 })
 
+test('auto, start(bytes) on V8: trap messages equal the native ones, character for character', async () => {
+  const cacheDir = tempDir()
+  const outcome = (bytes, engine) => {
+    const wasi = new WASI({ returnOnExit: true, cacheDir, engine, stdout: fs.openSync('/dev/null', 'w'), stderr: fs.openSync('/dev/null', 'w') })
+    try {
+      wasi.start(bytes)
+      return { tier: wasi.tier, error: null }
+    } catch (err) {
+      return { tier: wasi.tier, error: `${err.constructor.name}: ${err.message}` }
+    }
+  }
+  const wabt = await require('wabt')()
+  // Without a name section (functions as <module>[index]), with imports
+  // shifting the indexes, and traps the case table lacks.
+  const watModules = {
+    unnamed: `(module (import "wasi_snapshot_preview1" "sched_yield" (func (result i32)))
+      (memory (export "memory") 1) (func unreachable) (func (call 1)) (func (export "_start") (call 2)))`,
+    remainder: '(module (memory (export "memory") 1) (func $f (drop (i32.rem_u (i32.const 1) (i32.const 0)))) (func (export "_start") (call $f)))',
+    overflow: '(module (memory (export "memory") 1) (func (export "_start") (drop (i32.div_s (i32.const 0x80000000) (i32.const -1)))))',
+    table: '(module (type $t (func)) (memory (export "memory") 1) (table 1 funcref) (func (export "_start") (call_indirect (type $t) (i32.const 5))))',
+    memoryFill: '(module (memory (export "memory") 1) (func (export "_start") (memory.fill (i32.const 65530) (i32.const 0) (i32.const 100))))',
+  }
+  const modules = Object.entries(watModules).map(([name, text]) => [name, Buffer.from(wabt.parseWat(`${name}.wat`, text).toBinary({ write_debug_names: name !== 'unnamed' }).buffer)])
+  for (const name of ['trap_unreachable', 'trap_div_zero', 'trap_oob', 'trap_stack_overflow', 'trap_indirect_mismatch', 'write_then_trap']) {
+    modules.push([name, fixtureBytes(`wat:${name}`)])
+  }
+  for (const [name, bytes] of modules) {
+    const v8 = outcome(bytes, 'auto')
+    assert.equal(v8.tier, 'v8', name)
+    assert.ok(v8.error, name)
+    assert.equal(v8.error, outcome(bytes, 'singlepass').error, name)
+  }
+})
+
 test('x-wasi, default engine: V8 at first, the native outcome either way', () => {
   const dir = tempDir()
   const env = { ...process.env, X_WASI_CACHE_DIR: dir }
