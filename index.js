@@ -13,7 +13,7 @@ const { normalizeRunOptions, startRun, abortError } = require('./lib/run')
 const { wrapInstance } = require('./lib/native-instance')
 const { removeTreeDir } = require('./lib/memory-tree')
 const { isMainThread } = require('node:worker_threads')
-const { optimizeInBackground, chooseTier } = require('./lib/tiering')
+const { optimizeInBackground, chooseTier, sightedInV8 } = require('./lib/tiering')
 const v8Tier = require('./lib/v8-tier')
 const { START_IN_V8 } = v8Tier
 const { keepRecent } = require('./lib/recent-modules')
@@ -277,19 +277,21 @@ class WASI {
    */
   #startBytes(bytes, imports) {
     const v8Possible = this.#compileOptions.engine === 'auto' && this.#maxMemory === undefined && isMainThread
-    const tier = v8Possible && !this.#started ? chooseTier(CompiledModule.probe, bytes, this.#compileOptions) : 'native'
-    return tier === 'v8' ? this[START_IN_V8](bytes, imports) : this.#startNative(bytes, imports)
+    const choice = v8Possible && !this.#started ? chooseTier(CompiledModule.probe, bytes, this.#compileOptions) : { tier: 'native' }
+    return choice.tier === 'v8' ? this[START_IN_V8](bytes, imports, choice.hash) : this.#startNative(bytes, imports)
   }
 
   /**
-   * Runs `bytes` on the V8 tier; when V8 gives up before `_start` (nothing
-   * ran), on the native path, which reports the error. Also x-wasi's entry:
+   * Runs `bytes` (whose BLAKE3 `hash` chooseTier gave) on the V8 tier; when
+   * V8 gives up before `_start` (nothing ran), on the native path, which
+   * reports the error. Also x-wasi's entry:
    * it chooses the tier on its main thread and runs V8 in a worker with a
    * big stack, which nothing terminates.
    */
-  [START_IN_V8](bytes, imports) {
+  [START_IN_V8](bytes, imports, hash) {
     const prepared = v8Tier.prepare(bytes, this.#handle, CompiledModule.validateInBackground)
     if (prepared === null) return this.#startNative(bytes, imports)
+    sightedInV8(CompiledModule.markSeen, hash, bytes, this.#compileOptions)
     this.#markStarted()
     this.#tier = 'v8'
     let outcome

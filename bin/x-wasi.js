@@ -120,7 +120,7 @@ function checkImports(module, importObject) {
 async function startModule(run, WASI, wasiOptions, bytes) {
   const wasi = new WASI(wasiOptions)
   // The default engine's V8 tier, chosen by runModule().
-  if (run.tier === 'v8') return wasi[START_IN_V8](bytes)
+  if (run.tier === 'v8') return wasi[START_IN_V8](bytes, undefined, run.hash)
   if (run.mode === 'v8') {
     const module = await WebAssembly.compile(bytes)
     const importObject = wasi.getImportObject()
@@ -178,11 +178,11 @@ async function workerMain(run) {
 
 /**
  * The default engine ('auto') picks its tier here, on the main thread, so
- * that only a module V8 runs pays for a worker (lib/tiering.js): 'v8' or
- * 'native'.
+ * that only a module V8 runs pays for a worker (lib/tiering.js):
+ * `{ tier: 'v8', hash }` or `{ tier: 'native' }`.
  */
 function chooseCliTier(run) {
-  if (run.mode !== 'native' || (run.engine ?? 'auto') !== 'auto') return 'native'
+  if (run.mode !== 'native' || (run.engine ?? 'auto') !== 'auto') return { tier: 'native' }
   const { CompiledModule } = loadAddon()
   const { normalizeCompileOptions } = require('../lib/options')
   const wasiOptions = toWasiOptions(run, resolvePreopen)
@@ -191,7 +191,8 @@ function chooseCliTier(run) {
 
 /** Runs the module; returns its exit code. */
 function runModule(run) {
-  if (isMainThread && chooseCliTier(run) === 'v8') return runModuleInWorker({ ...run, tier: 'v8' })
+  const choice = isMainThread ? chooseCliTier(run) : { tier: 'native' }
+  if (choice.tier === 'v8') return runModuleInWorker({ ...run, tier: 'v8', hash: choice.hash })
   return run.mode === 'v8' && isMainThread ? runModuleInWorker(run) : runModuleHere(run)
 }
 

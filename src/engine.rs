@@ -255,38 +255,37 @@ pub struct Probe {
     /// their exact signatures and has no start function: V8 may run it once
     /// wasmer has found it valid too (`validate_in_background`).
     pub v8_runnable: bool,
-    /// V8 runs a module this cache has seen before: Cranelift should
-    /// compile it in the background (as `AutoCompiled::optimize_later`).
-    pub optimize_later: bool,
+    /// The bytes' BLAKE3 hash, for `mark_seen`.
+    pub hash: blake3::Hash,
 }
 
 /// `engine: 'auto'` before compiling: optimized code where it exists, else
-/// may V8 run the module (the JS layer decides, see lib/v8-tier.js)? Marks
-/// the module seen when V8 may run it, so `.seen` counts sightings as
-/// `compile_auto` does.
+/// may V8 run the module (the JS layer decides, see lib/v8-tier.js)?
 pub fn probe_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> Probe {
-    let module_hash = blake3::hash(bytes);
+    let hash = blake3::hash(bytes);
     let on_disk = || {
         disk_cache.is_some_and(|disk| {
             let engine = new_engine(EngineKind::Cranelift);
-            cache::has_entry(disk.dir, &cache::cache_key(&module_hash, &engine))
+            cache::has_entry(disk.dir, &cache::cache_key(&hash, &engine))
         })
     };
-    if live_get(&(EngineKind::Cranelift, module_hash)).is_some() || on_disk() {
-        return Probe {
-            optimized: true,
-            v8_runnable: false,
-            optimize_later: false,
-        };
-    }
-    let v8_runnable = bytes.starts_with(b"\0asm") && crate::wasi_imports::v8_runnable(bytes);
-    let optimize_later =
-        v8_runnable && disk_cache.is_some_and(|disk| cache::seen_before(disk.dir, &module_hash));
+    let optimized = live_get(&(EngineKind::Cranelift, hash)).is_some() || on_disk();
+    let v8_runnable =
+        !optimized && bytes.starts_with(b"\0asm") && crate::wasi_imports::v8_runnable(bytes);
     Probe {
-        optimized: false,
+        optimized,
         v8_runnable,
-        optimize_later,
+        hash,
     }
+}
+
+/// A module V8 runs counts as a sighting, as one `compile_auto` runs on the
+/// fast tier: whether the cache has seen it before (then Cranelift should
+/// compile it in the background, as `AutoCompiled::optimize_later`).
+/// Marked only once V8 runs it: a module V8 gives up on is marked by
+/// `compile_auto` on the native path, once.
+pub fn mark_seen(hash: &blake3::Hash, disk: DiskCache) -> bool {
+    cache::seen_before(disk.dir, hash)
 }
 
 /// Validates `bytes` as wasmer would compile them, on a thread of its own:

@@ -160,8 +160,23 @@ impl CompiledModule {
             Ok(TierProbe {
                 optimized: probe.optimized,
                 v8_runnable: probe.v8_runnable,
-                optimize_later: probe.optimize_later,
+                hash: probe.hash.to_hex().to_string(),
             })
+        })
+    }
+
+    /// Records that V8 runs the module of `hash` (from `probe`) in the disk
+    /// cache at `cache_dir` (`engine::mark_seen`); true when the cache had
+    /// seen it before: Cranelift should compile it in the background.
+    #[napi]
+    pub fn mark_seen(hash: String, cache_dir: String) -> napi::Result<bool> {
+        guarded("markSeen", None, || {
+            let hash = blake3::Hash::from_hex(&hash)
+                .map_err(|_| type_error("markSeen: not a BLAKE3 hash"))?;
+            Ok(engine::mark_seen(
+                &hash,
+                DiskCache::new(Path::new(&cache_dir), None),
+            ))
         })
     }
 
@@ -344,7 +359,8 @@ impl ModuleValidation {
 pub struct TierProbe {
     pub optimized: bool,
     pub v8_runnable: bool,
-    pub optimize_later: bool,
+    /// The module's BLAKE3 hash, hex: for `markSeen`.
+    pub hash: String,
 }
 
 /// A function a module imports.
