@@ -150,6 +150,14 @@ test('auto, start(bytes): options and modules V8 cannot honour take a native tie
   assert.equal(missing.tier, 'singlepass', 'the native path reported it')
   assert.ok(missing.error instanceof WebAssembly.LinkError)
   assert.match(missing.error.message, /^WebAssembly\.Instance\(\): unknown import\(s\) not provided by WASI or the host: env::nope, wasi_snapshot_preview1::not_a_syscall$/)
+  // A reactor (no _start): V8 gives up before running anything; the native
+  // path says why, and marks the module seen once.
+  const reactorDir = tempDir()
+  const reactor = start('wat:reactor', { cacheDir: reactorDir })
+  assert.equal(reactor.tier, 'singlepass')
+  assert.equal(`${reactor.error}`, `${start('wat:reactor', { engine: 'singlepass' }).error}`)
+  assert.match(`${reactor.error}`, /has no '_start' export/)
+  assert.deepEqual(fs.readdirSync(reactorDir).map((name) => path.extname(name)), ['.seen'])
   // An invalid module: the native CompileError.
   const invalid = Buffer.from('\0asm\x01\0\0\0\x01')
   const errors = ['auto', 'singlepass'].map((engine) => {
