@@ -19,6 +19,23 @@ export declare class CompiledModule {
    */
   static compile(bytes: Uint8Array, engine: string, cacheDir?: string | undefined | null, cacheMaxBytes?: number | undefined | null): CompiledModule
   /**
+   * `engine: 'auto'` before compiling (`engine::probe_auto`): is there
+   * optimized code for `bytes`, else may V8 run them? Hashes and reads
+   * the module's imports; compiles nothing.
+   */
+  static probe(bytes: Uint8Array, cacheDir?: string | undefined | null, cacheMaxBytes?: number | undefined | null): TierProbe
+  /**
+   * Records that V8 runs the module of `hash` (from `probe`) in the disk
+   * cache at `cache_dir` (`engine::mark_seen`); true when the cache had
+   * seen it before: Cranelift should compile it in the background.
+   */
+  static markSeen(hash: string, cacheDir: string): boolean
+  /**
+   * Starts validating `bytes` as wasmer would compile them, on a thread
+   * of its own (`engine::validate_in_background`); `wait()` answers.
+   */
+  static validateInBackground(bytes: Uint8Array): ModuleValidation
+  /**
    * `compile` on a thread of the libuv pool, so the event loop keeps
    * going while Cranelift works (`run()` compiles this way).
    */
@@ -48,6 +65,12 @@ export declare class CompiledModule {
    * match against host functions.
    */
   functionImports(): Array<FunctionImport>
+}
+
+/** A validation under way (`CompiledModule.validateInBackground`). */
+export declare class ModuleValidation {
+  /** Whether wasmer finds the module valid; waits for the thread. */
+  wait(): boolean
 }
 
 /** An instantiated reactor module. */
@@ -207,6 +230,14 @@ export interface RunStdio {
   /** stdout, stderr into JS (`'pipe'` or a callback). */
   stdoutToJs: boolean
   stderrToJs: boolean
+}
+
+/** What `CompiledModule.probe` found (see `engine::Probe`). */
+export interface TierProbe {
+  optimized: boolean
+  v8Runnable: boolean
+  /** The module's BLAKE3 hash, hex: for `markSeen`. */
+  hash: string
 }
 
 /** Validated options of `new WASI(options)`. */

@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CompiledModule = nativeBinding.CompiledModule
+module.exports.ModuleValidation = nativeBinding.ModuleValidation
 module.exports.NativeInstance = nativeBinding.NativeInstance
 module.exports.WasiHandle = nativeBinding.WasiHandle

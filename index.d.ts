@@ -135,10 +135,14 @@ export interface WASIOptions {
   /**
    * The compiler for the native path: `'cranelift'` (optimising; slower to
    * compile, faster code), `'singlepass'` (compiles in linear time, slower
-   * code) or `'auto'`: Cranelift's code from the disk cache when there, else
-   * Singlepass now and, for a module the cache has seen before, Cranelift
-   * into the cache in a background process. Ignored by modules that V8
-   * runs. Default: `'auto'`.
+   * code) or `'auto'`: Cranelift's code from the disk cache when there,
+   * else a fast tier now — for `start(bytes)`, V8 with wasmer's observable
+   * behaviour unless `maxMemory`, a worker thread, imported host functions
+   * or a start function need native code; else Singlepass — and, for a
+   * module the cache has seen before, Cranelift into the cache in a
+   * background process. `wasi.tier` says which ran. Ignored by instances
+   * and `WebAssembly.Module`s given to `start()` (V8 runs them). Default:
+   * `'auto'`.
    */
   engine?: 'auto' | 'cranelift' | 'singlepass'
   /**
@@ -346,7 +350,9 @@ export declare class WASI {
    * `_start` returns, the code passed to `proc_exit` otherwise.
    *
    * - Bytes: compiled (cached in-process) and run natively in wasmer, on this
-   *   thread, on a wasm stack of its own.
+   *   thread, on a wasm stack of its own; with `engine: 'auto'` and no
+   *   Cranelift code yet, run in V8 at once with wasmer's observable
+   *   behaviour (`tier` says which ran).
    * - A `CompiledModule` from `compile()`: run natively, without compiling.
    * - A `WebAssembly.Instance` created with `getImportObject()` (or
    *   `{ wasi_snapshot_preview1: wasi.wasiImport }`), or a `WebAssembly.Module`:
@@ -389,4 +395,12 @@ export declare class WASI {
 
   /** The guest's linear memory, for host functions. */
   readonly memory: WasiMemory
+
+  /**
+   * Which code ran this object's module, once started: `'v8'` (an instance
+   * or `WebAssembly.Module` given to `start()`/`initialize()`, or the first
+   * tier of `engine: 'auto'` for bytes), `'cranelift'` or `'singlepass'`;
+   * `null` before.
+   */
+  readonly tier: 'v8' | 'cranelift' | 'singlepass' | null
 }

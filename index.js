@@ -13,7 +13,9 @@ const { normalizeRunOptions, startRun, abortError } = require('./lib/run')
 const { wrapInstance } = require('./lib/native-instance')
 const { removeTreeDir } = require('./lib/memory-tree')
 const { isMainThread } = require('node:worker_threads')
-const { optimizeInBackground } = require('./lib/tiering')
+const { optimizeInBackground, chooseTier, sightedInV8 } = require('./lib/tiering')
+const v8Tier = require('./lib/v8-tier')
+const { START_IN_V8 } = v8Tier
 const { keepRecent } = require('./lib/recent-modules')
 
 /** Bytes of a `.wasm` file as a Uint8Array, without copying; else null. */
@@ -115,6 +117,7 @@ class WASI {
   #hostImports
   #maxMemory
   #host = null
+  #tier = null
   #nativeMemory = null
   #guestMemory
   // In-memory preopens (lib/memory-tree.js): removed when the run ends.
@@ -152,6 +155,15 @@ class WASI {
    */
   get memory() {
     return this.#guestMemory
+  }
+
+  /**
+   * Which code ran (or runs) this object's module: 'v8' (an instance given
+   * to start()/initialize(), or `engine: 'auto'`'s first tier for bytes),
+   * 'cranelift' or 'singlepass'; null before a start.
+   */
+  get tier() {
+    return this.#tier
   }
 
   #memoryBuffer() {
@@ -216,14 +228,15 @@ class WASI {
   /**
    * Runs a WASI command's `_start` and returns its exit code.
    * - bytes (Buffer, Uint8Array, ArrayBuffer) or a module from compile():
-   *   run natively in wasmer;
+   *   run natively in wasmer (bytes with `engine: 'auto'`: maybe in V8 first,
+   *   with wasmer's behaviour; #startBytes);
    * - a `WebAssembly.Instance` (or `Module`): run by V8, with this object's syscalls.
    */
   start(source, imports) {
     imports = checkImports('imports', imports)
     if (source instanceof CompiledModule) return this.#startNative(source, imports)
     const bytes = wasmBytes(source)
-    if (bytes !== null) return this.#startNative(bytes, imports)
+    if (bytes !== null) return this.#startBytes(bytes, imports)
     const fromModule = source instanceof WebAssembly.Module
     if (fromModule) {
       source = new WebAssembly.Instance(source, mergeImports(this.getImportObject(), imports))
@@ -238,6 +251,7 @@ class WASI {
       throw argTypeError('instance.exports._initialize', 'undefined', exports._initialize)
     }
     this.#markStarted()
+    this.#tier = 'v8'
     this.#memory = exports.memory ?? NO_MEMORY
     try {
       exports._start()
@@ -254,6 +268,43 @@ class WASI {
     return this.#finish(0, false)
   }
 
+  /**
+   * `engine: 'auto'` for bytes: V8 at once unless optimized code exists or
+   * V8 cannot honour everything: `maxMemory` (V8 cannot cap a memory it
+   * makes), a worker thread (worker.terminate() cannot stop V8 blocked in
+   * a syscall; the native guest runs on a thread of its own). See
+   * lib/tiering.js, lib/v8-tier.js.
+   */
+  #startBytes(bytes, imports) {
+    const v8Possible = this.#compileOptions.engine === 'auto' && this.#maxMemory === undefined && isMainThread
+    const choice = v8Possible && !this.#started ? chooseTier(CompiledModule.probe, bytes, this.#compileOptions) : { tier: 'native' }
+    return choice.tier === 'v8' ? this[START_IN_V8](bytes, imports, choice.hash) : this.#startNative(bytes, imports)
+  }
+
+  /**
+   * Runs `bytes` (whose BLAKE3 `hash` chooseTier gave) on the V8 tier; when
+   * V8 gives up before `_start` (nothing ran), on the native path, which
+   * reports the error. Also x-wasi's entry:
+   * it chooses the tier on its main thread and runs V8 in a worker with a
+   * big stack, which nothing terminates.
+   */
+  [START_IN_V8](bytes, imports, hash) {
+    const prepared = v8Tier.prepare(bytes, this.#handle, CompiledModule.validateInBackground)
+    if (prepared === null) return this.#startNative(bytes, imports)
+    sightedInV8(CompiledModule.markSeen, hash, bytes, this.#compileOptions)
+    this.#markStarted()
+    this.#tier = 'v8'
+    let outcome
+    try {
+      outcome = prepared.run()
+    } finally {
+      // As after a native start: descriptors closed, trees removed.
+      callNative(() => this.#handle.release())
+      this.#removeTemporaryDirs()
+    }
+    return this.#finish(outcome.exitCode, outcome.calledExit)
+  }
+
   #startNative(source, imports) {
     const own = !(source instanceof CompiledModule)
     const module = own ? compileBytes(source, this.#compileOptions) : source
@@ -263,6 +314,7 @@ class WASI {
       // worker.terminate() can stop it (src/worker_start.rs).
       const options = { ...this.#nativeOptions(module, imports), ownThread: !isMainThread }
       this.#markStarted()
+      this.#tier = module.engine
       outcome = callNative(() => this.#handle.startNative(module, options))
     } finally {
       // A module compiled for this call: its code goes soon, not at GC.
@@ -292,6 +344,7 @@ class WASI {
       module = bytes === null ? source : await compileBytesAsync(bytes, this.#compileOptions)
       if (runOptions.signal?.aborted) throw abortError(runOptions.signal)
       const native = this.#nativeOptions(module, runOptions.imports, runOptions.maxMemory)
+      this.#tier = module.engine
       return await startRun(this.#handle, module, runOptions, native, () => this.#hostError())
     } finally {
       // A module compiled for this call: its code goes soon, not at GC.
@@ -318,6 +371,7 @@ class WASI {
       throw argTypeError('instance.exports._initialize', 'of type function', exports._initialize)
     }
     this.#markStarted()
+    this.#tier = 'v8'
     this.#memory = exports.memory
     try {
       if (exports._initialize) exports._initialize()
@@ -335,6 +389,7 @@ class WASI {
     try {
       const options = this.#nativeOptions(module, imports)
       this.#markStarted()
+      this.#tier = module.engine
       native = callNative(() => this.#handle.initializeNative(module, options))
     } finally {
       // The instance's store holds the code from here on.

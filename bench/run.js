@@ -74,7 +74,7 @@ function runtimeTable(wasmtime) {
     { name: BASELINE, command: childRunner('node-wasi') },
     { name: FALLBACK_BASELINE, command: childRunner('node-wasi-exit') },
     { name: '@x/wasi V8 mode', command: childRunner('v8') },
-    // The default (engine 'auto'): a first run (empty cache: Singlepass),
+    // The default (engine 'auto'): a first run (empty cache: V8),
     // and later runs (the cache holds Cranelift's code, made by the
     // background compile that a second run starts).
     { name: '@x/wasi default, first run', command: childRunner('native:auto:fresh-cache') },

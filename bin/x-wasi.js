@@ -17,6 +17,9 @@ const {
   toWasiOptions,
 } = require('../lib/cli-args')
 
+const { chooseTier } = require('../lib/tiering')
+const { START_IN_V8 } = require('../lib/v8-tier')
+
 const PACKAGE_ROOT = path.join(__dirname, '..')
 
 class CliError extends Error {
@@ -116,6 +119,8 @@ function checkImports(module, importObject) {
 
 async function startModule(run, WASI, wasiOptions, bytes) {
   const wasi = new WASI(wasiOptions)
+  // The default engine's V8 tier, chosen by runModule().
+  if (run.tier === 'v8') return wasi[START_IN_V8](bytes, undefined, run.hash)
   if (run.mode === 'v8') {
     const module = await WebAssembly.compile(bytes)
     const importObject = wasi.getImportObject()
@@ -129,7 +134,7 @@ async function startModule(run, WASI, wasiOptions, bytes) {
 
 // Wasm that V8 runs uses the stack of the JS thread that calls it. Node's
 // main thread gives V8 under 1 MiB, too little for Go (a wasm call per Go
-// call), so --mode v8 runs in a worker thread with this much stack: the same
+// call), so --mode v8 (and the default engine's V8 tier) runs in a worker thread with this much stack: the same
 // 8 MiB that the native path gives wasm (and Go's go_wasip1_wasm_exec gives
 // wasmtime). The guest's stdio are fds 0-2 either way.
 const V8_STACK_MB = 8
@@ -171,8 +176,23 @@ async function workerMain(run) {
   parentPort.postMessage(outcome)
 }
 
+/**
+ * The default engine ('auto') picks its tier here, on the main thread, so
+ * that only a module V8 runs pays for a worker (lib/tiering.js):
+ * `{ tier: 'v8', hash }` or `{ tier: 'native' }`.
+ */
+function chooseCliTier(run) {
+  if (run.mode !== 'native' || (run.engine ?? 'auto') !== 'auto') return { tier: 'native' }
+  const { CompiledModule } = loadAddon()
+  const { normalizeCompileOptions } = require('../lib/options')
+  const wasiOptions = toWasiOptions(run, resolvePreopen)
+  return chooseTier(CompiledModule.probe, readModule(run.modulePath), normalizeCompileOptions(wasiOptions))
+}
+
 /** Runs the module; returns its exit code. */
 function runModule(run) {
+  const choice = isMainThread ? chooseCliTier(run) : { tier: 'native' }
+  if (choice.tier === 'v8') return runModuleInWorker({ ...run, tier: 'v8', hash: choice.hash })
   return run.mode === 'v8' && isMainThread ? runModuleInWorker(run) : runModuleHere(run)
 }
 

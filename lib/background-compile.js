@@ -5,6 +5,19 @@
 // removes WASM_FILE and LOCK_FILE.
 
 const fs = require('node:fs')
+const os = require('node:os')
+
+// Yield the CPU to the runs that started this compile. The parent already
+// set this process's nice value, but Linux schedules each session (this one
+// is detached: a session of its own) as a group first, nice values only
+// counting inside a group; so the group's own nice goes to the lowest too.
+// Threads made from here on (the compiler's) inherit this thread's nice.
+try {
+  os.setPriority(os.constants.priority.PRIORITY_LOW)
+  fs.writeFileSync('/proc/self/autogroup', '19')
+} catch {
+  // not Linux, or autogroups off: the parent's setPriority is what there is
+}
 
 const [wasm, cacheDir, cacheMaxBytes, lock] = process.argv.slice(2)
 try {

@@ -34,8 +34,9 @@ Options:
   --env <NAME[=VAL]>      Set NAME=VAL in the guest environment; a bare NAME
                           inherits the value from this process (skipped if unset).
   --engine <ENGINE>       auto (default): Cranelift's code from the disk
-                          cache when there, else Singlepass now (and, for a
-                          module run before, Cranelift into the cache in the
+                          cache when there, else V8 now, with wasmer's
+                          errors and exit codes (and, for a module run
+                          before, Cranelift into the cache in the
                           background); or always cranelift or singlepass.
                           Native mode only.
   --mode <MODE>           Who runs the module: native (default; wasmer

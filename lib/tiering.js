@@ -1,8 +1,8 @@
 'use strict'
-// `engine: 'auto'`, the JS half: when the addon ran the fast tier
-// (Singlepass) for a module its disk cache has seen before, Cranelift
-// compiles it into the cache in a background process, so a later run loads
-// optimized code. The process is detached, niced and unref'd: it never
+// `engine: 'auto'`, the JS half: which tier a start(bytes) takes, and, when
+// a fast tier (V8, or Singlepass) ran a module its disk cache has seen
+// before, Cranelift compiles it into the cache in a background process, so
+// a later run loads optimized code. The process is detached, niced and unref'd: it never
 // delays this process's exit, and yields the CPU to whatever else runs
 // (a `go test -exec` run never gets here: each test binary runs once).
 
@@ -60,7 +60,7 @@ function optimizeInBackground(bytes, { cacheDir, cacheMaxBytes }) {
     child.unref()
     if (child.pid) {
       try {
-        os.setPriority(child.pid, os.constants.priority.PRIORITY_LOWEST)
+        os.setPriority(child.pid, os.constants.priority.PRIORITY_LOW)
       } catch {
         // it runs at normal priority then
       }
@@ -70,4 +70,32 @@ function optimizeInBackground(bytes, { cacheDir, cacheMaxBytes }) {
   }
 }
 
-module.exports = { optimizeInBackground }
+/**
+ * `engine: 'auto'` for a `start(bytes)` that V8 may run (no option needs
+ * native code): `{ tier: 'native' }` when Cranelift's code exists (a live
+ * module, the disk cache) or V8 cannot run the module as wasmer would, else
+ * `{ tier: 'v8', hash }` (for `sightedInV8`).
+ * @param probe CompiledModule.probe (the addon's look, which compiles nothing)
+ */
+function chooseTier(probe, bytes, options) {
+  const { optimized, v8Runnable, hash } = probe(bytes, options.cacheDir, options.cacheMaxBytes)
+  return optimized || !v8Runnable ? { tier: 'native' } : { tier: 'v8', hash }
+}
+
+/**
+ * V8 runs the module: a sighting for the disk cache, as a native fast-tier
+ * run is. Seen before, it gets Cranelift compiling in the background.
+ * @param markSeen CompiledModule.markSeen
+ */
+function sightedInV8(markSeen, hash, bytes, options) {
+  if (!options.cacheDir) return
+  let seenBefore = false
+  try {
+    seenBefore = markSeen(hash, options.cacheDir)
+  } catch {
+    // a cache we cannot write: no marker, no background compile
+  }
+  if (seenBefore) optimizeInBackground(bytes, options)
+}
+
+module.exports = { optimizeInBackground, chooseTier, sightedInV8 }

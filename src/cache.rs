@@ -129,6 +129,12 @@ pub fn load(dir: &Path, key: &blake3::Hash, engine: &Engine) -> Option<Module> {
     }
 }
 
+/// Whether an entry is stored under `key`, without reading it (a cheap
+/// look before choosing a tier; `load` still checks it whole).
+pub fn has_entry(dir: &Path, key: &blake3::Hash) -> bool {
+    entry_path(dir, key).is_file()
+}
+
 /// Whether this cache has seen `module_hash` before (`engine: 'auto'`
 /// compiles optimized code only for those); marks it seen. A marker is an
 /// empty file named after the module's bytes; unused ones are swept by

@@ -245,3 +245,54 @@ pub fn compile_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> napi::Result
         optimize_later,
     })
 }
+
+/// What `probe_auto` found, without compiling anything.
+pub struct Probe {
+    /// Cranelift's code for these bytes is live in this process or stored
+    /// in the disk cache: `compile_auto` will take it.
+    pub optimized: bool,
+    /// Nothing optimized, and the module imports only WASI syscalls with
+    /// their exact signatures and has no start function: V8 may run it once
+    /// wasmer has found it valid too (`validate_in_background`).
+    pub v8_runnable: bool,
+    /// The bytes' BLAKE3 hash, for `mark_seen`.
+    pub hash: blake3::Hash,
+}
+
+/// `engine: 'auto'` before compiling: optimized code where it exists, else
+/// may V8 run the module (the JS layer decides, see lib/v8-tier.js)?
+pub fn probe_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> Probe {
+    let hash = blake3::hash(bytes);
+    let on_disk = || {
+        disk_cache.is_some_and(|disk| {
+            let engine = new_engine(EngineKind::Cranelift);
+            cache::has_entry(disk.dir, &cache::cache_key(&hash, &engine))
+        })
+    };
+    let optimized = live_get(&(EngineKind::Cranelift, hash)).is_some() || on_disk();
+    let v8_runnable =
+        !optimized && bytes.starts_with(b"\0asm") && crate::wasi_imports::v8_runnable(bytes);
+    Probe {
+        optimized,
+        v8_runnable,
+        hash,
+    }
+}
+
+/// A module V8 runs counts as a sighting, as one `compile_auto` runs on the
+/// fast tier: whether the cache has seen it before (then Cranelift should
+/// compile it in the background, as `AutoCompiled::optimize_later`).
+/// Marked only once V8 runs it: a module V8 gives up on is marked by
+/// `compile_auto` on the native path, once.
+pub fn mark_seen(hash: &blake3::Hash, disk: DiskCache) -> bool {
+    cache::seen_before(disk.dir, hash)
+}
+
+/// Validates `bytes` as wasmer would compile them, on a thread of its own:
+/// V8 compiles the module meanwhile, and a module wasmer refuses must fail
+/// as it does natively even where V8 would run it. Join the handle for the
+/// answer.
+pub fn validate_in_background(bytes: Vec<u8>) -> std::thread::JoinHandle<bool> {
+    let engine = new_engine(EngineKind::Cranelift);
+    std::thread::spawn(move || Module::validate(&engine, &bytes).is_ok())
+}

@@ -38,6 +38,7 @@ mod run_thread;
 mod stdio;
 mod v8_bridge;
 mod wasi;
+mod wasi_imports;
 mod worker_start;
 
 use std::cell::RefCell;
@@ -151,6 +152,55 @@ impl CompiledModule {
                 .as_deref()
                 .map(|dir| DiskCache::new(Path::new(dir), cache_max_bytes));
             CompiledModule::compile_now(&env, &bytes, &engine, disk)
+        })
+    }
+
+    /// `engine: 'auto'` before compiling (`engine::probe_auto`): is there
+    /// optimized code for `bytes`, else may V8 run them? Hashes and reads
+    /// the module's imports; compiles nothing.
+    #[napi]
+    pub fn probe(
+        bytes: Uint8Array,
+        cache_dir: Option<String>,
+        cache_max_bytes: Option<f64>,
+    ) -> napi::Result<TierProbe> {
+        guarded("probe", None, || {
+            let disk = cache_dir
+                .as_deref()
+                .map(|dir| DiskCache::new(Path::new(dir), cache_max_bytes));
+            let probe = engine::probe_auto(&bytes, disk);
+            Ok(TierProbe {
+                optimized: probe.optimized,
+                v8_runnable: probe.v8_runnable,
+                hash: probe.hash.to_hex().to_string(),
+            })
+        })
+    }
+
+    /// Records that V8 runs the module of `hash` (from `probe`) in the disk
+    /// cache at `cache_dir` (`engine::mark_seen`); true when the cache had
+    /// seen it before: Cranelift should compile it in the background.
+    #[napi]
+    pub fn mark_seen(hash: String, cache_dir: String) -> napi::Result<bool> {
+        guarded("markSeen", None, || {
+            let hash = blake3::Hash::from_hex(&hash)
+                .map_err(|_| type_error("markSeen: not a BLAKE3 hash"))?;
+            Ok(engine::mark_seen(
+                &hash,
+                DiskCache::new(Path::new(&cache_dir), None),
+            ))
+        })
+    }
+
+    /// Starts validating `bytes` as wasmer would compile them, on a thread
+    /// of its own (`engine::validate_in_background`); `wait()` answers.
+    #[napi]
+    pub fn validate_in_background(bytes: Uint8Array) -> napi::Result<ModuleValidation> {
+        guarded("validateInBackground", None, || {
+            Ok(ModuleValidation {
+                thread: Some(engine::validate_in_background(bytes.to_vec())),
+                valid: None,
+            })
         })
     }
 
@@ -291,6 +341,38 @@ impl Task for CompileTask {
         module.optimize_later = optimize_later;
         Ok(module)
     }
+}
+
+/// A validation under way (`CompiledModule.validateInBackground`).
+#[napi]
+pub struct ModuleValidation {
+    thread: Option<std::thread::JoinHandle<bool>>,
+    valid: Option<bool>,
+}
+
+#[napi]
+impl ModuleValidation {
+    /// Whether wasmer finds the module valid; waits for the thread.
+    #[napi]
+    pub fn wait(&mut self) -> napi::Result<bool> {
+        guarded("validation", None, || {
+            if let Some(thread) = self.thread.take() {
+                // A panic in the validator counts as invalid: the native
+                // path then reports the module as it does.
+                self.valid = Some(thread.join().unwrap_or(false));
+            }
+            Ok(self.valid.unwrap_or(false))
+        })
+    }
+}
+
+/// What `CompiledModule.probe` found (see `engine::Probe`).
+#[napi(object)]
+pub struct TierProbe {
+    pub optimized: bool,
+    pub v8_runnable: bool,
+    /// The module's BLAKE3 hash, hex: for `markSeen`.
+    pub hash: String,
 }
 
 /// A function a module imports.

@@ -143,6 +143,8 @@ async function runs(): Promise<number> {
     signal: new AbortController().signal,
   })
   const viewLength: number = withHost.memory.buffer.byteLength + withHost.memory.byteLength
+  const tier: 'v8' | 'cranelift' | 'singlepass' | null = withHost.tier
+  void tier
   return exitCode + (stdout?.length ?? 0) + viewLength
 }
 const native = new WASI().initialize(bytes, { env: { f: () => 1 } })
