@@ -6,8 +6,6 @@
 // delays this process's exit, and yields the CPU to whatever else runs
 // (a `go test -exec` run never gets here: each test binary runs once).
 
-const { spawn } = require('node:child_process')
-const crypto = require('node:crypto')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -41,6 +39,10 @@ function claim(lock) {
 function optimizeInBackground(bytes, { cacheDir, cacheMaxBytes }) {
   if (!cacheDir || process.env.X_WASI_NO_BACKGROUND_COMPILE) return
   try {
+    // Required here: a process that never compiles in the background (each
+    // `go test -exec` binary) does not pay for loading them.
+    const crypto = require('node:crypto')
+    const { spawn } = require('node:child_process')
     const hash = crypto.createHash('sha256').update(bytes).digest('hex').slice(0, 32)
     const lock = path.join(cacheDir, `.${hash}.compiling`)
     if (!claim(lock)) return
