@@ -286,10 +286,11 @@ class WASI {
    * V8 gives up before `_start` (nothing ran), on the native path, which
    * reports the error. Also x-wasi's entry:
    * it chooses the tier on its main thread and runs V8 in a worker with a
-   * big stack, which nothing terminates.
+   * big stack, which nothing terminates. `validation` is wasmer's
+   * validation of `bytes` under way (`{ wait() }`), else it starts here.
    */
-  [START_IN_V8](bytes, imports, hash) {
-    const prepared = v8Tier.prepare(bytes, this.#handle, CompiledModule.validateInBackground)
+  [START_IN_V8](bytes, imports, hash, validation = CompiledModule.validateInBackground(bytes)) {
+    const prepared = v8Tier.prepare(bytes, this.#handle, validation)
     if (prepared === null) return this.#startNative(bytes, imports)
     sightedInV8(CompiledModule.markSeen, hash, bytes, this.#compileOptions)
     this.#markStarted()

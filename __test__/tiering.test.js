@@ -341,3 +341,34 @@ describe('every case, native mode, auto', () => {
     }
   }
 })
+
+test('a module V8 runs but wasmer refuses (a tail call) fails as natively, from start(bytes) and x-wasi', async () => {
+  const wabt = await require('wabt')()
+  const parsed = wabt.parseWat('tail_call.wat', `(module (memory (export "memory") 1)
+    (func $zero (result i32) (i32.const 0))
+    (func $tail (result i32) (return_call $zero))
+    (func (export "_start") (drop (call $tail))))`, { tail_call: true })
+  const bytes = Buffer.from(parsed.toBinary({}).buffer)
+  parsed.destroy()
+  assert.ok(WebAssembly.validate(bytes), 'V8 would run it')
+  const native = (() => {
+    try {
+      compile(bytes, { engine: 'singlepass', cache: false })
+    } catch (err) {
+      return err
+    }
+    assert.fail('wasmer compiled a tail call')
+  })()
+  assert.ok(native instanceof WebAssembly.CompileError)
+  const dir = tempDir()
+  const wasi = new WASI({ cacheDir: dir })
+  assert.throws(() => wasi.start(bytes), (err) => err instanceof WebAssembly.CompileError && err.message === native.message)
+  // x-wasi validates on its main thread while the V8 worker boots.
+  const wasm = path.join(dir, 'tail_call.wasm')
+  fs.writeFileSync(wasm, bytes)
+  const env = { ...process.env, X_WASI_CACHE_DIR: dir }
+  const auto = spawnSync(process.execPath, [CLI, wasm], { encoding: 'utf8', env })
+  const singlepass = spawnSync(process.execPath, [CLI, '--engine', 'singlepass', wasm], { encoding: 'utf8', env })
+  assert.deepEqual([auto.status, auto.stdout, auto.stderr], [singlepass.status, singlepass.stdout, singlepass.stderr])
+  assert.match(auto.stderr, /CompileError: .*tail call/)
+})

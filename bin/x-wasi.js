@@ -120,7 +120,7 @@ function checkImports(module, importObject) {
 async function startModule(run, WASI, wasiOptions, bytes) {
   const wasi = new WASI(wasiOptions)
   // The default engine's V8 tier, chosen by runModule().
-  if (run.tier === 'v8') return wasi[START_IN_V8](bytes, undefined, run.hash)
+  if (run.tier === 'v8') return wasi[START_IN_V8](bytes, undefined, run.hash, validationOf(run.validation))
   if (run.mode === 'v8') {
     const module = await WebAssembly.compile(bytes)
     const importObject = wasi.getImportObject()
@@ -179,20 +179,51 @@ async function workerMain(run) {
 /**
  * The default engine ('auto') picks its tier here, on the main thread, so
  * that only a module V8 runs pays for a worker (lib/tiering.js):
- * `{ tier: 'v8', hash }` or `{ tier: 'native' }`.
+ * `{ tier: 'v8', hash, bytes }` or `{ tier: 'native' }`.
  */
 function chooseCliTier(run) {
   if (run.mode !== 'native' || (run.engine ?? 'auto') !== 'auto') return { tier: 'native' }
   const { CompiledModule } = loadAddon()
   const { normalizeCompileOptions } = require('../lib/options')
   const wasiOptions = toWasiOptions(run, resolvePreopen)
-  return chooseTier(CompiledModule.probe, readModule(run.modulePath), normalizeCompileOptions(wasiOptions))
+  const bytes = readModule(run.modulePath)
+  return { ...chooseTier(CompiledModule.probe, bytes, normalizeCompileOptions(wasiOptions)), bytes }
+}
+
+// wasmer's validation of a module the V8 tier runs (lib/v8-tier.js) starts
+// on the main thread while the worker boots, and its answer reaches the
+// worker through shared memory: 0 while under way, then VALID or INVALID.
+const VALID = 1
+const INVALID = 2
+
+/** The worker's view of the main thread's validation (`{ wait() }`). */
+function validationOf(shared) {
+  if (!shared) return undefined
+  const state = new Int32Array(shared)
+  return {
+    wait() {
+      Atomics.wait(state, 0, 0)
+      return Atomics.load(state, 0) === VALID
+    },
+  }
+}
+
+/** Runs the module in the V8 worker, validating it here meanwhile. */
+function runV8Tier(run, { hash, bytes }) {
+  const validation = loadAddon().CompiledModule.validateInBackground(bytes)
+  const shared = new SharedArrayBuffer(4)
+  const outcome = runModuleInWorker({ ...run, tier: 'v8', hash, validation: shared })
+  // Blocks this thread (which only waits for the worker) until wasmer has
+  // answered, while the worker boots and V8 compiles.
+  Atomics.store(new Int32Array(shared), 0, validation.wait() ? VALID : INVALID)
+  Atomics.notify(new Int32Array(shared), 0)
+  return outcome
 }
 
 /** Runs the module; returns its exit code. */
 function runModule(run) {
   const choice = isMainThread ? chooseCliTier(run) : { tier: 'native' }
-  if (choice.tier === 'v8') return runModuleInWorker({ ...run, tier: 'v8', hash: choice.hash })
+  if (choice.tier === 'v8') return runV8Tier(run, choice)
   return run.mode === 'v8' && isMainThread ? runModuleInWorker(run) : runModuleHere(run)
 }
 

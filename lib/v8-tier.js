@@ -93,11 +93,11 @@ function nativeError(err, bytes) {
  * @param {Uint8Array} bytes a module whose only imports are WASI syscalls
  *   with their exact signatures and without a start function
  *   (CompiledModule.probe's `v8Runnable`)
- * @param validate starts wasmer's validation of `bytes` on a thread of its
- *   own (CompiledModule.validateInBackground): it runs while V8 compiles
+ * @param validation wasmer's validation of `bytes` under way on another
+ *   thread (`{ wait(): boolean }`, CompiledModule.validateInBackground): it
+ *   runs while V8 compiles
  */
-function prepare(bytes, handle, validate) {
-  const validation = validate(bytes)
+function prepare(bytes, handle, validation) {
   let instance
   try {
     const module = new WebAssembly.Module(bytes)
