@@ -14,7 +14,7 @@
 use std::ptr;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use napi::sys::{self, napi_env, napi_value, Status};
 use wasmer::{Engine, Module, Type, Value};
@@ -26,6 +26,23 @@ use crate::native::{self, Ending, HostFunctions, RunSetup};
 
 /// How long the JS thread waits for the guest before probing JS again.
 const SLICE: Duration = Duration::from_millis(20);
+
+/// A host call is two hand-offs between threads, and waking a sleeping
+/// thread takes tens of µs on an idle machine: each side polls this long
+/// for the other's answer before it sleeps (a guest calling its host in a
+/// loop is served without sleeping; one that computes costs a single poll).
+const POLL: Duration = Duration::from_micros(50);
+
+/// The next message if one comes within `POLL`, polling without sleeping.
+fn poll<T>(receiver: &mpsc::Receiver<T>) -> Result<T, mpsc::TryRecvError> {
+    let started = Instant::now();
+    loop {
+        match receiver.try_recv() {
+            Err(mpsc::TryRecvError::Empty) if started.elapsed() < POLL => std::thread::yield_now(),
+            other => return other,
+        }
+    }
+}
 
 /// The guest's thread stack: host code (syscalls, wasmer's trap handling)
 /// runs on it; wasm itself runs on a stack of wasmer's.
@@ -69,7 +86,11 @@ impl JsBridge for WaitingBridge {
         if sent.is_err() {
             return Err(HostThrew);
         }
-        answer.recv().unwrap_or(Err(HostThrew))
+        match poll(&answer) {
+            Ok(answer) => answer,
+            Err(mpsc::TryRecvError::Empty) => answer.recv().unwrap_or(Err(HostThrew)),
+            Err(mpsc::TryRecvError::Disconnected) => Err(HostThrew),
+        }
     }
 }
 
@@ -128,8 +149,18 @@ pub unsafe fn start(
         }
     };
     let mut terminating = false;
+    // Right after a host call the guest is likely to make another.
+    let mut serving = false;
     let done = loop {
-        match receiver.recv_timeout(SLICE) {
+        let next = match serving.then(|| poll(&receiver)) {
+            Some(Ok(message)) => Ok(message),
+            Some(Err(mpsc::TryRecvError::Disconnected)) => {
+                Err(mpsc::RecvTimeoutError::Disconnected)
+            }
+            Some(Err(mpsc::TryRecvError::Empty)) | None => receiver.recv_timeout(SLICE),
+        };
+        serving = matches!(next, Ok(ToJs::HostCall { .. }));
+        match next {
             Ok(ToJs::HostCall {
                 index,
                 args,
