@@ -12,6 +12,8 @@
 
 use std::ptr;
 use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use napi::sys::{self, napi_env, napi_ref, napi_value, Status};
 use wasmer::{ExternType, FunctionType, Module, Type, Value};
@@ -171,6 +173,91 @@ impl JsBridge for SyncBridge {
                 window,
             )
         }
+    }
+}
+
+/// A host call the guest made on a thread of its own (`run()`, `start()` in
+/// a worker), travelling to the JS thread that answers it.
+pub struct HostCall {
+    index: u32,
+    args: Vec<Value>,
+    results: Vec<Type>,
+    window: Window,
+    reply: mpsc::SyncSender<Result<Vec<Value>, HostThrew>>,
+}
+
+/// A host call is two hand-offs between threads, and waking a sleeping
+/// thread takes tens of µs on an idle machine: the guest's thread polls this
+/// long for the answer before it sleeps.
+const POLL: Duration = Duration::from_micros(50);
+
+/// The next message if one comes within `POLL`, polling (and yielding the
+/// CPU) without sleeping.
+pub fn poll<T>(receiver: &mpsc::Receiver<T>) -> Result<T, mpsc::TryRecvError> {
+    let started = Instant::now();
+    loop {
+        match receiver.try_recv() {
+            Err(mpsc::TryRecvError::Empty) if started.elapsed() < POLL => std::thread::yield_now(),
+            other => return other,
+        }
+    }
+}
+
+impl HostCall {
+    /// On the guest's thread: hands the call to `post` (false: nobody will
+    /// answer) and waits for the answer.
+    pub fn make(
+        index: u32,
+        args: &[Value],
+        results: &[Type],
+        window: Window,
+        post: impl FnOnce(HostCall) -> bool,
+    ) -> Result<Vec<Value>, HostThrew> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let call = HostCall {
+            index,
+            args: args.to_vec(),
+            results: results.to_vec(),
+            window,
+            reply,
+        };
+        if !post(call) {
+            return Err(HostThrew);
+        }
+        match poll(&answer) {
+            Ok(answer) => answer,
+            Err(mpsc::TryRecvError::Empty) => answer.recv().unwrap_or(Err(HostThrew)),
+            Err(mpsc::TryRecvError::Disconnected) => Err(HostThrew),
+        }
+    }
+
+    /// On the JS thread: calls the dispatcher (none: the call fails) and
+    /// sends the guest its answer.
+    ///
+    /// # Safety
+    /// As `call_dispatcher`, for `dispatch` when given.
+    pub unsafe fn answer(self, env: napi_env, dispatch: Option<napi_ref>, views: &MemoryViews) {
+        let answer = match dispatch {
+            // SAFETY: forwarded from the caller.
+            Some(dispatch) => unsafe {
+                call_dispatcher(
+                    env,
+                    dispatch,
+                    views,
+                    self.index,
+                    &self.args,
+                    &self.results,
+                    self.window,
+                )
+            },
+            None => Err(HostThrew),
+        };
+        let _ = self.reply.send(answer);
+    }
+
+    /// Fails the call without running JS (the environment is going away).
+    pub fn refuse(self) {
+        let _ = self.reply.send(Err(HostThrew));
     }
 }
 

@@ -11,12 +11,12 @@ use std::ffi::c_void;
 use std::io;
 use std::ptr;
 use std::rc::Rc;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
 use napi::sys::{self, napi_env, napi_ref, napi_value, Status};
 use wasmer::{Engine, Module, Type, Value};
 
-use crate::host_functions::{call_dispatcher, HostThrew, JsBridge};
+use crate::host_functions::{HostCall, HostThrew, JsBridge};
 use crate::memory_views::{MemoryViews, Window};
 use crate::native::{self, Ending, HostFunctions, RunSetup};
 use crate::stdio::OutputSink;
@@ -30,17 +30,8 @@ const EVENT_STDERR: u32 = 2;
 const EVENT_DONE: u32 = 3;
 
 enum Message {
-    Output {
-        stream: u32,
-        bytes: Vec<u8>,
-    },
-    HostCall {
-        index: u32,
-        args: Vec<Value>,
-        results: Vec<Type>,
-        window: Window,
-        reply: mpsc::SyncSender<Result<Vec<Value>, HostThrew>>,
-    },
+    Output { stream: u32, bytes: Vec<u8> },
+    HostCall(HostCall),
     Done(Result<Ending, String>),
 }
 
@@ -106,18 +97,9 @@ impl JsBridge for ThreadBridge {
         results: &[Type],
         window: Window,
     ) -> Result<Vec<Value>, HostThrew> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        let sent = self.0.send(Message::HostCall {
-            index,
-            args: args.to_vec(),
-            results: results.to_vec(),
-            window,
-            reply,
-        });
-        if !sent {
-            return Err(HostThrew);
-        }
-        answer.recv().unwrap_or(Err(HostThrew))
+        HostCall::make(index, args, results, window, |call| {
+            self.0.send(Message::HostCall(call))
+        })
     }
 }
 
@@ -254,8 +236,8 @@ unsafe extern "C" fn call_js(
     if env.is_null() {
         // Node is tearing down: answer a waiting host call so the run's
         // thread does not wait for ever.
-        if let Message::HostCall { reply, .. } = *message {
-            let _ = reply.send(Err(HostThrew));
+        if let Message::HostCall(call) = *message {
+            call.refuse();
         }
         return;
     }
@@ -274,21 +256,7 @@ unsafe fn deliver(env: napi_env, on_event: napi_value, state: &MainThreadState, 
     // SAFETY: (all below) N-API calls on live values of `env`, on its thread.
     unsafe {
         match message {
-            Message::HostCall {
-                index,
-                args,
-                results,
-                window,
-                reply,
-            } => {
-                let answer = match state.dispatch {
-                    Some(dispatch) => {
-                        call_dispatcher(env, dispatch, &state.views, index, &args, &results, window)
-                    }
-                    None => Err(HostThrew),
-                };
-                let _ = reply.send(answer);
-            }
+            Message::HostCall(call) => call.answer(env, state.dispatch, &state.views),
             Message::Output { stream, bytes } => {
                 let mut buffer = ptr::null_mut();
                 let mut data = ptr::null_mut();

@@ -14,48 +14,25 @@
 use std::ptr;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use napi::sys::{self, napi_env, napi_value, Status};
 use wasmer::{Engine, Module, Type, Value};
 
 use crate::errors::{js_error, ErrorKind};
-use crate::host_functions::{call_dispatcher, HostThrew, JsBridge};
+use crate::host_functions::{poll, HostCall, HostThrew, JsBridge};
 use crate::memory_views::{MemoryViews, Window};
 use crate::native::{self, Ending, HostFunctions, RunSetup};
 
 /// How long the JS thread waits for the guest before probing JS again.
 const SLICE: Duration = Duration::from_millis(20);
 
-/// A host call is two hand-offs between threads, and waking a sleeping
-/// thread takes tens of µs on an idle machine: each side polls this long
-/// for the other's answer before it sleeps (a guest calling its host in a
-/// loop is served without sleeping; one that computes costs a single poll).
-const POLL: Duration = Duration::from_micros(50);
-
-/// The next message if one comes within `POLL`, polling without sleeping.
-fn poll<T>(receiver: &mpsc::Receiver<T>) -> Result<T, mpsc::TryRecvError> {
-    let started = Instant::now();
-    loop {
-        match receiver.try_recv() {
-            Err(mpsc::TryRecvError::Empty) if started.elapsed() < POLL => std::thread::yield_now(),
-            other => return other,
-        }
-    }
-}
-
 /// The guest's thread stack: host code (syscalls, wasmer's trap handling)
 /// runs on it; wasm itself runs on a stack of wasmer's.
 const THREAD_STACK: usize = 8 << 20;
 
 enum ToJs {
-    HostCall {
-        index: u32,
-        args: Vec<Value>,
-        results: Vec<Type>,
-        window: Window,
-        reply: mpsc::SyncSender<Result<Vec<Value>, HostThrew>>,
-    },
+    HostCall(HostCall),
     Done(Result<Ending, String>),
 }
 
@@ -70,27 +47,10 @@ impl JsBridge for WaitingBridge {
         results: &[Type],
         window: Window,
     ) -> Result<Vec<Value>, HostThrew> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        let message = ToJs::HostCall {
-            index,
-            args: args.to_vec(),
-            results: results.to_vec(),
-            window,
-            reply,
-        };
-        let sent = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(message);
-        if sent.is_err() {
-            return Err(HostThrew);
-        }
-        match poll(&answer) {
-            Ok(answer) => answer,
-            Err(mpsc::TryRecvError::Empty) => answer.recv().unwrap_or(Err(HostThrew)),
-            Err(mpsc::TryRecvError::Disconnected) => Err(HostThrew),
-        }
+        HostCall::make(index, args, results, window, |call| {
+            let sender = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            sender.send(ToJs::HostCall(call)).is_ok()
+        })
     }
 }
 
@@ -159,25 +119,13 @@ pub unsafe fn start(
             }
             Some(Err(mpsc::TryRecvError::Empty)) | None => receiver.recv_timeout(SLICE),
         };
-        serving = matches!(next, Ok(ToJs::HostCall { .. }));
+        serving = matches!(next, Ok(ToJs::HostCall(_)));
         match next {
-            Ok(ToJs::HostCall {
-                index,
-                args,
-                results,
-                window,
-                reply,
-            }) => {
-                let answer = if terminating || dispatch.is_null() {
-                    Err(HostThrew)
-                } else {
-                    // SAFETY: on the JS thread, our live reference; the
-                    // guest waits for the reply, its memory unmoved.
-                    unsafe {
-                        call_dispatcher(env, dispatch, &views, index, &args, &results, window)
-                    }
-                };
-                let _ = reply.send(answer);
+            Ok(ToJs::HostCall(call)) => {
+                let dispatch = (!terminating && !dispatch.is_null()).then_some(dispatch);
+                // SAFETY: on the JS thread, our live reference; the guest
+                // waits for the reply, its memory unmoved.
+                unsafe { call.answer(env, dispatch, &views) };
             }
             Ok(ToJs::Done(done)) => break done,
             Err(mpsc::RecvTimeoutError::Timeout) => {
