@@ -300,8 +300,15 @@ class WASI {
       outcome = prepared.run()
     } finally {
       // As after a native start: descriptors closed, trees removed.
-      callNative(() => this.#handle.release())
-      this.#removeTemporaryDirs()
+      if (outcome !== null) {
+        callNative(() => this.#handle.release())
+        this.#removeTemporaryDirs()
+      }
+    }
+    if (outcome === null) {
+      // wasmer refuses the module: the native path says so, as natively.
+      this.#started = false
+      return this.#startNative(bytes, imports)
     }
     return this.#finish(outcome.exitCode, outcome.calledExit)
   }

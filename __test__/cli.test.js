@@ -1,9 +1,10 @@
 'use strict'
 
-// The `x-wasi` command line (bin/x-wasi.js) and the `go test -exec` runner
-// (bin/x-wasi-go), each run as a child process the way a user runs them:
-// arguments, environment, preopened directories, exit codes, traps and bad
-// usage, in both modes (native: wasmer; v8: V8 with our syscalls).
+// The `x-wasi` command line (bin/x-wasi, bin/x-wasi.js) and the `go test
+// -exec` runner (bin/x-wasi-go), each run as a child process the way a user
+// runs them: arguments, environment, preopened directories, exit codes,
+// traps and bad usage, in both modes (native: wasmer; v8: V8 with our
+// syscalls), and the launchers' stack (bin/launch.sh).
 
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
@@ -14,7 +15,10 @@ const { describe, test, before, after } = require('node:test')
 
 const { fixture } = require('./fixtures')
 
-const BIN = path.resolve(__dirname, '..', 'bin', 'x-wasi.js')
+// The launcher (what npm links), and the script it starts node on: run with
+// plain `node`, V8 runs wasm on a worker thread instead of the main one.
+const BIN = path.resolve(__dirname, '..', 'bin', 'x-wasi')
+const BIN_JS = path.resolve(__dirname, '..', 'bin', 'x-wasi.js')
 const GO_RUNNER = path.resolve(__dirname, '..', 'bin', 'x-wasi-go')
 const CHILD_TIMEOUT_MS = 120_000
 const MODES = ['native', 'v8']
@@ -23,15 +27,18 @@ const EXIT_USAGE = 2
 
 // Only what a child needs: nothing else of this process's environment, so
 // the tests see exactly what --env passes.
-const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' }
+// The launchers start the `node` of PATH: this one, the Node under test.
+const BASE_ENV = { PATH: [path.dirname(process.execPath), process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter) }
 // ...and the test run's own settings for the addon (npm test's temporary
 // cache directory): without them the CLI would use the user's real cache.
 for (const name of ['X_WASI_CACHE_DIR', 'X_WASI_NO_BACKGROUND_COMPILE', 'TMPDIR']) {
   if (process.env[name] !== undefined) BASE_ENV[name] = process.env[name]
 }
 
+/** Runs a launcher as a user does, or a script of bin/ with this node. */
 function runCli(args, { env = BASE_ENV, cwd, input, stdio, command = BIN } = {}) {
-  const child = spawnSync(process.execPath, [command, ...args], {
+  const [file, argv] = command.endsWith('.js') ? [process.execPath, [command, ...args]] : [command, args]
+  const child = spawnSync(file, argv, {
     encoding: 'utf8',
     env,
     cwd,
@@ -237,10 +244,12 @@ describe('traps', () => {
     ['wat:trap_div_zero', /divide by zero/, ['divide']],
     ['wat:trap_stack_overflow', /call stack exhausted/, []],
   ]
+  // V8 on the main thread (the launcher) and on a worker (plain node).
+  const entries = { native: [BIN], v8: [BIN, BIN_JS] }
   for (const mode of MODES) {
-    for (const [name, kind, functions] of traps) {
-      test(`${mode}: ${name} prints RuntimeError, the trap and the wasm stack, and exits ${EXIT_TRAP}`, () => {
-        const child = runCli(['--mode', mode, fixture(name)])
+    for (const [name, kind, functions] of traps) for (const command of entries[mode]) {
+      test(`${mode}, ${path.basename(command)}: ${name} prints RuntimeError, the trap and the wasm stack, and exits ${EXIT_TRAP}`, () => {
+        const child = runCli(['--mode', mode, fixture(name)], { command })
         assert.equal(child.stdout, '')
         assert.match(child.stderr, /^x-wasi: failed to run '.*': RuntimeError: /)
         assert.match(child.stderr, kind)
@@ -363,5 +372,69 @@ describe('x-wasi-go (go test -exec)', () => {
     assert.match(output, /--- FAIL: TestFailsWhenAsked/, output)
     assert.match(output, /^FAIL\s/m, output)
     assert.equal(child.status, 1, 'a failing test fails `go test`')
+  })
+})
+
+describe('launchers: node starts with the stack V8 runs wasm on (bin/launch.sh)', () => {
+  const LAUNCH = path.resolve(__dirname, '..', 'bin', 'launch.sh')
+  // What launch.sh starts node with: its flags and the stack's soft limit.
+  const REPORT = `const limit = /^Max stack size\\s+(\\S+)/m.exec(require('fs').readFileSync('/proc/self/limits', 'utf8'))[1]
+console.log(JSON.stringify({ execArgv: process.execArgv, limit, args: process.argv.slice(2) }))`
+
+  function launch(ulimits, args = []) {
+    const dir = fs.mkdtempSync(path.join(scratch, 'launch-'))
+    fs.writeFileSync(path.join(dir, 'report.js'), REPORT)
+    const script = `${ulimits}; bin_dir='${dir}'; script=report.js; . '${LAUNCH}'`
+    const child = spawnSync('sh', ['-c', script, 'sh', ...args], { encoding: 'utf8', env: BASE_ENV })
+    assert.equal(child.stderr, '')
+    return JSON.parse(child.stdout)
+  }
+
+  test('a stack limit it can raise: --stack-size=8000 and a 16 MiB limit; arguments passed as they are', (t) => {
+    if (process.platform !== 'linux') return t.skip('reads /proc/self/limits')
+    const report = launch('ulimit -Ss 8192', ['a b', '', '-x'])
+    assert.deepEqual(report.execArgv, ['--stack-size=8000'])
+    assert.equal(report.limit, String(16 << 20))
+    assert.deepEqual(report.args, ['a b', '', '-x'])
+  })
+
+  test('an unlimited stack: --stack-size=8000, the limit left alone', (t) => {
+    if (process.platform !== 'linux') return t.skip('reads /proc/self/limits')
+    const unlimited = spawnSync('sh', ['-c', 'ulimit -Ss unlimited']).status === 0
+    if (!unlimited) return t.skip('the hard limit is not unlimited here')
+    const report = launch('ulimit -Ss unlimited')
+    assert.deepEqual(report.execArgv, ['--stack-size=8000'])
+    assert.equal(report.limit, 'unlimited')
+  })
+
+  test('a hard limit below 16 MiB: no flag, and V8 runs wasm on a worker with its own stack', (t) => {
+    if (process.platform !== 'linux') return t.skip('reads /proc/self/limits')
+    const report = launch('ulimit -s 8192')
+    assert.deepEqual(report.execArgv, [])
+    // The same limit on the real launcher: a stack overflow is still a trap.
+    const overflow = spawnSync('sh', ['-c', `ulimit -s 8192; exec '${BIN}' --mode=v8 '${fixture('wat:trap_stack_overflow')}'`], { encoding: 'utf8', env: BASE_ENV })
+    assert.match(overflow.stderr, /RuntimeError: call stack exhausted/)
+    assert.equal(overflow.status, EXIT_TRAP)
+  })
+
+  test('found through a relative symlink (npm links bins) and from its own directory', () => {
+    const link = path.join(scratch, 'x-wasi-link')
+    fs.symlinkSync(path.relative(scratch, BIN), link)
+    try {
+      assert.match(runCli(['--version'], { command: link }).stdout, /^x-wasi \d/)
+    } finally {
+      fs.unlinkSync(link)
+    }
+    const here = spawnSync('sh', ['x-wasi', '--version'], { cwd: path.dirname(BIN), encoding: 'utf8', env: BASE_ENV })
+    assert.match(here.stdout, /^x-wasi \d/)
+  })
+
+  test('the CLI runs V8 on its main thread only when node has the stack for it', () => {
+    const { mainThreadRunsWasm } = require('../bin/x-wasi.js')
+    assert.equal(mainThreadRunsWasm(['--stack-size=8000']), true)
+    assert.equal(mainThreadRunsWasm(['--stack_size=65500']), true)
+    assert.equal(mainThreadRunsWasm(['--stack-size=7999']), false)
+    assert.equal(mainThreadRunsWasm(['--stack-size=8000', '--stack-size=984']), false, 'the last flag counts, as in V8')
+    assert.equal(mainThreadRunsWasm([]), false)
   })
 })

@@ -36,8 +36,8 @@ WebAssembly.instantiate(fs.readFileSync(wasm), wasi.getImportObject()).then(({ i
 
 const RUNTIMES = {
   node: { name: 'node:wasi', command: (bin) => [process.execPath, '--no-warnings', '-e', NODE_WASI_EXEC, bin] },
-  default: { name: '@x/wasi default (auto), empty cache', command: (bin) => [process.execPath, X_WASI_GO, bin], freshCache: true },
-  v8: { name: '@x/wasi V8 mode', command: (bin) => [process.execPath, X_WASI_GO, bin], env: { X_WASI_GO_FLAGS: '--mode=v8' } },
+  default: { name: "@x/wasi default (auto), empty cache", command: (bin) => [X_WASI_GO, bin], freshCache: true },
+  v8: { name: "@x/wasi V8 mode", command: (bin) => [X_WASI_GO, bin], env: { X_WASI_GO_FLAGS: '--mode=v8' } },
 }
 
 function defaultPackages() {

@@ -117,10 +117,10 @@ function checkImports(module, importObject) {
   }
 }
 
-async function startModule(run, WASI, wasiOptions, bytes) {
+async function startModule(run, WASI, wasiOptions, bytes, validation) {
   const wasi = new WASI(wasiOptions)
   // The default engine's V8 tier, chosen by runModule().
-  if (run.tier === 'v8') return wasi[START_IN_V8](bytes, undefined, run.hash, validationOf(run.validation))
+  if (run.tier === 'v8') return wasi[START_IN_V8](bytes, undefined, run.hash, validation)
   if (run.mode === 'v8') {
     const module = await WebAssembly.compile(bytes)
     const importObject = wasi.getImportObject()
@@ -134,10 +134,27 @@ async function startModule(run, WASI, wasiOptions, bytes) {
 
 // Wasm that V8 runs uses the stack of the JS thread that calls it. Node's
 // main thread gives V8 under 1 MiB, too little for Go (a wasm call per Go
-// call), so --mode v8 (and the default engine's V8 tier) runs in a worker thread with this much stack: the same
-// 8 MiB that the native path gives wasm (and Go's go_wasip1_wasm_exec gives
-// wasmtime). The guest's stdio are fds 0-2 either way.
+// call), so V8 runs wasm (--mode v8, the default engine's V8 tier) on a
+// thread with 8 MiB of stack: the same that the native path gives wasm
+// (and Go's go_wasip1_wasm_exec gives wasmtime). That is the main thread
+// when node was started with as much (bin/launch.sh does that), else a
+// worker thread, which costs 30-40 ms more to start. The guest's stdio are
+// fds 0-2 either way.
 const V8_STACK_MB = 8
+// What a worker with V8_STACK_MB gives V8: Node keeps 192 KiB in reserve.
+const V8_STACK_KIB = V8_STACK_MB * 1024 - 192
+
+/** Whether node's flags give this thread's V8 as much stack as the worker's. */
+function mainThreadRunsWasm(execArgv = process.execArgv) {
+  if (!isMainThread) return false
+  let kib = 0
+  for (const flag of execArgv) {
+    const match = /^--stack[-_]size=(\d+)$/.exec(flag)
+    if (match) kib = Number(match[1])
+  }
+  return kib >= V8_STACK_KIB
+}
+
 const WORKER_TAG = 'x-wasi --mode v8 run'
 
 /** Runs the module on a worker thread; same outcome as runModuleHere(). */
@@ -164,7 +181,6 @@ function runModuleInWorker(run) {
 
 // The worker side: run, then post the outcome as plain data.
 async function workerMain(run) {
-  Error.stackTraceLimit = 64 // more of the wasm backtrace of a trap
   let outcome
   try {
     outcome = { exitCode: await runModuleHere(run) }
@@ -208,9 +224,13 @@ function validationOf(shared) {
   }
 }
 
-/** Runs the module in the V8 worker, validating it here meanwhile. */
+/**
+ * Runs the module on the V8 tier, validating it on another thread
+ * meanwhile: here, or in the worker while this thread waits for wasmer.
+ */
 function runV8Tier(run, { hash, bytes }) {
   const validation = loadAddon().CompiledModule.validateInBackground(bytes)
+  if (mainThreadRunsWasm()) return runModuleHere({ ...run, tier: 'v8', hash }, { bytes, validation })
   const shared = new SharedArrayBuffer(4)
   const outcome = runModuleInWorker({ ...run, tier: 'v8', hash, validation: shared })
   // Blocks this thread (which only waits for the worker) until wasmer has
@@ -224,16 +244,21 @@ function runV8Tier(run, { hash, bytes }) {
 function runModule(run) {
   const choice = isMainThread ? chooseCliTier(run) : { tier: 'native' }
   if (choice.tier === 'v8') return runV8Tier(run, choice)
-  return run.mode === 'v8' && isMainThread ? runModuleInWorker(run) : runModuleHere(run)
+  const inWorker = run.mode === 'v8' && isMainThread && !mainThreadRunsWasm()
+  return inWorker ? runModuleInWorker(run) : runModuleHere(run)
 }
 
-async function runModuleHere(run) {
+/**
+ * @param bytes the module, when already read
+ * @param validation the V8 tier's wasmer validation, when it runs here
+ */
+async function runModuleHere(run, { bytes = readModule(run.modulePath), validation = validationOf(run.validation) } = {}) {
   const wasiOptions = toWasiOptions(run, resolvePreopen)
-  const bytes = readModule(run.modulePath)
   const { WASI } = loadAddon()
+  Error.stackTraceLimit = 64 // more of the wasm backtrace of a V8 trap
   let exitCode
   try {
-    exitCode = await startModule(run, WASI, wasiOptions, bytes)
+    exitCode = await startModule(run, WASI, wasiOptions, bytes, validation)
   } catch (err) {
     if (isWasmError(err) || isV8StackOverflow(err)) {
       throw new CliError(`failed to run '${run.modulePath}': ${describeRunError(err, run.mode)}`, EXIT_TRAP)
@@ -317,7 +342,7 @@ async function main(argv, env = process.env) {
   }
 }
 
-module.exports = { main }
+module.exports = { main, mainThreadRunsWasm }
 
 // exitCode rather than exit() so pending writes on stdout/stderr still flush.
 if (!isMainThread && workerData?.[WORKER_TAG]) {

@@ -65,24 +65,50 @@ function memoryArgument(buffer) {
   }
 }
 
+// The syscalls that nothing outside the process can tell were made: they
+// only read the process's own state, and making them twice is harmless.
+const UNSEEN_OUTSIDE = new Set([
+  'args_get',
+  'args_sizes_get',
+  'environ_get',
+  'environ_sizes_get',
+  'clock_res_get',
+  'clock_time_get',
+  'random_get',
+  'sched_yield',
+  'fd_fdstat_get',
+  'fd_filestat_get',
+  'fd_prestat_get',
+  'fd_prestat_dir_name',
+  'path_filestat_get',
+])
+
 /**
  * The syscalls of `abi` ('preview1' or 'unstable') as wasm imports.
  * @param handle the addon's WasiHandle
  * @param buffer returns the guest's current memory.buffer (or undefined)
+ * @param beforeSeen when given, called before each syscall that can be
+ *   seen outside the process (any but UNSEEN_OUTSIDE, and proc_exit): it
+ *   may throw to stop the guest first (the V8 tier's wait for wasmer's
+ *   validation, lib/v8-tier.js)
  */
-function createImports(handle, abi, guestBuffer) {
+function createImports(handle, abi, guestBuffer, beforeSeen) {
   const buffer = memoryArgument(guestBuffer)
+  // Folded into the memory argument, which every syscall reads anyway.
+  const checkedBuffer = beforeSeen && (() => (beforeSeen(), buffer()))
   const raw = callNative(() => handle.syscallFunctions(abi))
   const arities = callNative(() => handle.syscallArities(abi))
   const imports = {}
   for (const name of Object.keys(raw).sort()) {
-    imports[name] = bindSyscall(raw[name], arities[name], buffer)
+    const memory = checkedBuffer && !UNSEEN_OUTSIDE.has(name) ? checkedBuffer : buffer
+    imports[name] = bindSyscall(raw[name], arities[name], memory)
   }
   // Every u32 is an exit code, as on the native path (src/wasi/syscalls.rs).
   imports.proc_exit = (code) => {
+    beforeSeen?.()
     throw new WasiExit(code >>> 0)
   }
   return imports
 }
 
-module.exports = { NAMESPACES, WasiExit, createImports }
+module.exports = { NAMESPACES, UNSEEN_OUTSIDE, WasiExit, createImports }

@@ -84,33 +84,55 @@ function nativeError(err, bytes) {
   return converted
 }
 
+// Thrown through the guest's frames to stop it (see verdict).
+const GIVE_UP = Object.freeze({ toString: () => 'x-wasi: wasmer refuses this module' })
+
+/**
+ * wasmer's verdict on the module, waited for only when needed: V8 runs the
+ * guest meanwhile, up to its first syscall that can be seen outside the
+ * process, or its end. A module wasmer refuses is then stopped (GIVE_UP
+ * thrown through its frames) before anything it did could be seen, and
+ * runs on the native path instead, which refuses it as natively.
+ */
+function verdict(validation) {
+  let valid
+  const isValid = () => (valid ??= validation.wait())
+  return {
+    isValid,
+    beforeSeen() {
+      if (valid !== true && !isValid()) throw GIVE_UP
+    },
+  }
+}
+
 /**
  * Compiles and instantiates `bytes` in V8 with `handle`'s syscalls. Returns
- * `{ run }` — `run()` calls `_start` and returns `{ exitCode, calledExit }`
- * or throws the native tiers' error — or null when V8 cannot run it
- * exactly as wasmer would (wasmer or V8 finds it invalid, a link error, no
- * `_start`, an `_initialize`, no memory export or a shared one).
+ * `{ run }` — `run()` calls `_start` and returns `{ exitCode, calledExit }`,
+ * or null when wasmer refuses the module (then nothing the guest did was
+ * seen outside the process), or throws the native tiers' error — or null
+ * when V8 cannot run it exactly as wasmer would (V8 finds it invalid, a
+ * link error, no `_start`, an `_initialize`, no memory export or a shared
+ * one).
  * @param {Uint8Array} bytes a module whose only imports are WASI syscalls
  *   with their exact signatures and without a start function
  *   (CompiledModule.probe's `v8Runnable`)
  * @param validation wasmer's validation of `bytes` under way on another
- *   thread (`{ wait(): boolean }`, CompiledModule.validateInBackground): it
- *   runs while V8 compiles
+ *   thread (`{ wait(): boolean }`, CompiledModule.validateInBackground)
  */
 function prepare(bytes, handle, validation) {
+  const wasmer = verdict(validation)
   let instance
   try {
     const module = new WebAssembly.Module(bytes)
-    if (!validation.wait()) return null
     let memory
     const imports = {}
     for (const [abi, namespace] of Object.entries(NAMESPACES)) {
-      imports[namespace] = createImports(handle, abi, () => memory?.buffer)
+      imports[namespace] = createImports(handle, abi, () => memory?.buffer, wasmer.beforeSeen)
     }
     instance = new WebAssembly.Instance(module, imports)
     memory = instance.exports.memory
   } catch {
-    validation.wait()
+    wasmer.isValid()
     return null
   }
   const { _start: start, _initialize: initialize, memory } = instance.exports
@@ -121,15 +143,21 @@ function prepare(bytes, handle, validation) {
       // wasmer names every frame of a trap; V8 records 10 unless told.
       const limit = Error.stackTraceLimit
       Error.stackTraceLimit = Infinity
+      let outcome
+      let failure
       try {
         start()
-        return { exitCode: 0, calledExit: false }
+        outcome = { exitCode: 0, calledExit: false }
       } catch (err) {
-        if (err instanceof WasiExit) return { exitCode: err.code, calledExit: true }
-        throw nativeError(err, bytes)
+        if (err instanceof WasiExit) outcome = { exitCode: err.code, calledExit: true }
+        else failure = err
       } finally {
         Error.stackTraceLimit = limit
       }
+      // The guest's end is seen too: its exit code, or its trap.
+      if (!wasmer.isValid()) return null
+      if (failure !== undefined) throw nativeError(failure, bytes)
+      return outcome
     },
   }
 }
