@@ -9,7 +9,11 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** A module compiled for the native path: reusable by any number of runs. */
+/**
+ * A module compiled for the native path: reusable by any number of runs.
+ * Its machine code lives as long as this object, or a run or reactor
+ * using it, whichever is last (see `engine`).
+ */
 export declare class CompiledModule {
   /**
    * Compiles `bytes` with `engine` (`cranelift` or `singlepass`), taking
@@ -135,9 +139,10 @@ export declare class WasiHandle {
    */
   memoryBuffer(): ArrayBuffer | null
   /**
-   * Drops the WASI state (closing the guest's descriptors: its duplicates
-   * of stdio, its preopens, what it left open) once a command has run in
-   * V8, instead of when the garbage collector gets to this object.
+   * Closes the guest's descriptors (its duplicates of stdio, its
+   * preopens, what it left open) once a command has run in V8, instead of
+   * when the garbage collector gets to this object. The rest of the WASI
+   * state stays: node:wasi's imports keep answering after start().
    */
   release(): void
   /**
@@ -160,6 +165,15 @@ export interface EnvVar {
   name: string
   value: string
 }
+
+/**
+ * CLI only: ends the process with `code` at once, as `_exit(2)`. x-wasi
+ * has written all of its output and the guest's (synchronously) by then;
+ * Node's own exit would first wait for V8's background work (tier-up
+ * compiles of the wasm that ran) and tear the isolate down, which takes
+ * 70-120 ms after a Go test binary (docs/DESIGN.md, "Tiering").
+ */
+export declare function exitNow(code: number): void
 
 /** What JS needs to know to wrap one export. */
 export interface ExportInfo {
@@ -204,6 +218,8 @@ export interface Preopen {
   guest: string
   /** Host directory it maps to. */
   host: string
+  /** Every change beneath it fails with EROFS; the host stays untouched. */
+  readonly: boolean
 }
 
 /** How a run of `_start` ended. */

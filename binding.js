@@ -839,3 +839,5 @@ module.exports.CompiledModule = nativeBinding.CompiledModule
 module.exports.ModuleValidation = nativeBinding.ModuleValidation
 module.exports.NativeInstance = nativeBinding.NativeInstance
 module.exports.WasiHandle = nativeBinding.WasiHandle
+module.exports.emptySyscall = nativeBinding.emptySyscall
+module.exports.exitNow = nativeBinding.exitNow

@@ -19,6 +19,7 @@ const { fixture, fixtureBytes } = require('./fixtures')
 
 const ROOT = path.resolve(__dirname, '..')
 const CLI = path.join(ROOT, 'bin', 'x-wasi.js')
+const LAUNCHER = path.join(ROOT, 'bin', 'x-wasi')
 
 const dirs = []
 after(() => dirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })))
@@ -342,12 +343,23 @@ describe('every case, native mode, auto', () => {
   }
 })
 
-test('a module V8 runs but wasmer refuses (a tail call) fails as natively, from start(bytes) and x-wasi', async () => {
+test('a module V8 runs but wasmer refuses (a tail call) fails as natively, from start(bytes) and x-wasi, and nothing it wrote comes out', async () => {
   const wabt = await require('wabt')()
-  const parsed = wabt.parseWat('tail_call.wat', `(module (memory (export "memory") 1)
+  // It reads the clock (nothing outside can tell), then writes to stdout:
+  // V8 has run that far before wasmer's verdict counts.
+  const parsed = wabt.parseWat('tail_call.wat', `(module
+    (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "seen\\n")
     (func $zero (result i32) (i32.const 0))
     (func $tail (result i32) (return_call $zero))
-    (func (export "_start") (drop (call $tail))))`, { tail_call: true })
+    (func (export "_start")
+      (drop (call $clock (i32.const 0) (i64.const 0) (i32.const 32)))
+      (i32.store (i32.const 0) (i32.const 16))
+      (i32.store (i32.const 4) (i32.const 5))
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (drop (call $tail))))`, { tail_call: true })
   const bytes = Buffer.from(parsed.toBinary({}).buffer)
   parsed.destroy()
   assert.ok(WebAssembly.validate(bytes), 'V8 would run it')
@@ -361,14 +373,24 @@ test('a module V8 runs but wasmer refuses (a tail call) fails as natively, from 
   })()
   assert.ok(native instanceof WebAssembly.CompileError)
   const dir = tempDir()
-  const wasi = new WASI({ cacheDir: dir })
-  assert.throws(() => wasi.start(bytes), (err) => err instanceof WebAssembly.CompileError && err.message === native.message)
-  // x-wasi validates on its main thread while the V8 worker boots.
+  const out = path.join(dir, 'stdout')
+  const fd = fs.openSync(out, 'w')
+  try {
+    const wasi = new WASI({ cacheDir: dir, stdout: fd })
+    assert.throws(() => wasi.start(bytes), (err) => err instanceof WebAssembly.CompileError && err.message === native.message)
+  } finally {
+    fs.closeSync(fd)
+  }
+  assert.equal(fs.readFileSync(out, 'utf8'), '')
+  // x-wasi, V8 on a worker (plain node) and on the main thread (launcher).
   const wasm = path.join(dir, 'tail_call.wasm')
   fs.writeFileSync(wasm, bytes)
   const env = { ...process.env, X_WASI_CACHE_DIR: dir }
-  const auto = spawnSync(process.execPath, [CLI, wasm], { encoding: 'utf8', env })
   const singlepass = spawnSync(process.execPath, [CLI, '--engine', 'singlepass', wasm], { encoding: 'utf8', env })
-  assert.deepEqual([auto.status, auto.stdout, auto.stderr], [singlepass.status, singlepass.stdout, singlepass.stderr])
-  assert.match(auto.stderr, /CompileError: .*tail call/)
+  assert.match(singlepass.stderr, /CompileError: .*tail call/)
+  const worker = spawnSync(process.execPath, [CLI, wasm], { encoding: 'utf8', env })
+  const launcher = spawnSync(LAUNCHER, [wasm], { encoding: 'utf8', env: { ...env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${env.PATH}` } })
+  for (const auto of [worker, launcher]) {
+    assert.deepEqual([auto.status, auto.stdout, auto.stderr], [singlepass.status, singlepass.stdout, singlepass.stderr])
+  }
 })

@@ -16,7 +16,7 @@
 // X_WASI_GO_FLAGS adds x-wasi options before the module, split on spaces,
 // e.g. X_WASI_GO_FLAGS='--engine=singlepass' or '--mode=v8'.
 
-const { main } = require('./x-wasi.js')
+const { main, exitWith } = require('./x-wasi.js')
 
 // PWD is the real path of the current directory, never an inherited PWD
 // that spells it through a symlink: the sandbox (like wasmtime's) does not
@@ -32,6 +32,4 @@ function commandLine(argv, env) {
   return ['run', '--dir=/', ...pass, ...extra, '--', ...argv]
 }
 
-main(commandLine(process.argv.slice(2), process.env)).then((code) => {
-  process.exitCode = code
-})
+main(commandLine(process.argv.slice(2), process.env)).then(exitWith)

@@ -278,6 +278,8 @@ async function main(argv) {
     copySuite(source, suiteRoot)
     // The children compile every test: keep that out of the user's cache.
     if (!process.env.X_WASI_CACHE_DIR) process.env.X_WASI_CACHE_DIR = path.join(work, 'cache')
+    // x-wasi's launcher starts the `node` of PATH: the one running this.
+    process.env.PATH = [path.dirname(process.execPath), process.env.PATH].join(path.delimiter)
     const suites = discoverTests(suiteRoot)
     suites.forEach((suite) => removeCleanupArtifacts(suite.dir)) // leftovers of earlier runs
     const selected = selectTests(suites, options.filters)

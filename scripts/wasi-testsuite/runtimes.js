@@ -8,7 +8,8 @@ const { spawnSync } = require('node:child_process')
 const path = require('node:path')
 
 const PACKAGE_ROOT = path.join(__dirname, '..', '..')
-const X_WASI_BIN = path.join(PACKAGE_ROOT, 'bin', 'x-wasi.js')
+// The launcher users run; it starts the `node` of PATH (see wasi-testsuite.js).
+const X_WASI_BIN = path.join(PACKAGE_ROOT, 'bin', 'x-wasi')
 const NODE_WASI_RUN = path.join(PACKAGE_ROOT, 'scripts', 'node-wasi-run.js')
 
 const RUNTIME_NAMES = ['x-wasi', 'wasmtime', 'node']
@@ -27,7 +28,7 @@ function xWasi(mode) {
   return {
     name: mode ? `x-wasi/${mode}` : 'x-wasi',
     mode: mode ?? null,
-    command: [process.execPath, X_WASI_BIN, 'run', ...(mode ? X_WASI_MODES[mode] : [])],
+    command: [X_WASI_BIN, 'run', ...(mode ? X_WASI_MODES[mode] : [])],
     // A missing addon is an error, not a skip: this runtime is what we test.
     required: true,
     unavailableReason: () => addonLoadError(),
