@@ -361,7 +361,7 @@ describe('x-wasi-go (go test -exec)', () => {
     const child = spawnSync('go', ['test', '-count=1', '-v', '-exec', GO_RUNNER, '.', '-args', '-fail'], {
       cwd: goTest,
       encoding: 'utf8',
-      env: { ...process.env, GOOS: 'wasip1', GOARCH: 'wasm', GOTOOLCHAIN: 'local' },
+      env: { ...process.env, PATH: BASE_ENV.PATH, GOOS: 'wasip1', GOARCH: 'wasm', GOTOOLCHAIN: 'local' },
       timeout: 300_000,
     })
     if (child.error?.code === 'ENOENT') return t.skip('go is not installed')

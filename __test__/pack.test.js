@@ -124,7 +124,7 @@ describe('npm pack and install', { skip: onThisPlatform ? false : `packs the ${P
   }
 
   test('the root package holds the JS, the types, the loader and the docs, and no addon', () => {
-    for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js', 'binding.d.ts', 'lib/load-binding.js', 'bin/x-wasi.js']) {
+    for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js', 'binding.d.ts', 'lib/load-binding.js', 'bin/x-wasi', 'bin/x-wasi.js', 'bin/x-wasi-go', 'bin/x-wasi-go.js', 'bin/launch.sh']) {
       assert.ok(root.paths.includes(file), `${file} missing from ${root.filename}: ${root.paths.join(', ')}`)
     }
     assert.deepEqual(root.paths.filter((file) => file.endsWith('.node') || file.startsWith('src/') || file.startsWith('__test__/')), [])
@@ -152,6 +152,18 @@ describe('npm pack and install', { skip: onThisPlatform ? false : `packs the ${P
     const { code, stdout, stderr } = await node('hello.mjs')
     assert.equal(code, 0, stderr)
     assert.equal(stdout, HELLO_OUTPUT)
+  })
+
+  test('the bins npm links (x-wasi, x-wasi-go: shell launchers) run the Go module', async () => {
+    // They start the `node` of PATH: this one.
+    const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`, X_WASI_CACHE_DIR: path.join(tmp, 'cache') }
+    for (const bin of ['x-wasi', 'x-wasi-go']) {
+      const linked = path.join(app, 'node_modules', '.bin', bin)
+      assert.ok(fs.lstatSync(linked).isSymbolicLink(), `${bin} is not linked`)
+      const { code, stdout, stderr } = await run(linked, ['hello.wasm', 'packed'], { cwd: app, allowFailure: true, env })
+      assert.equal(code, 0, stderr)
+      assert.equal(stdout, HELLO_OUTPUT)
+    }
   })
 
   test('without the platform package, loading fails with what to do', async () => {

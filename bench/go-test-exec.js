@@ -9,6 +9,9 @@
 //   @x/wasi default   bin/x-wasi-go (engine 'auto'), an empty disk cache
 //   @x/wasi V8 mode   bin/x-wasi-go with --mode=v8
 //
+// bin/x-wasi-go is run as `go test` runs it (a shell script that starts the
+// `node` of PATH: this one, put first on PATH).
+//
 // Reports the wall time of all packages per runtime and how many passed.
 //
 //   node bench/go-test-exec.js [--packages os,fmt,...] [--json] [--runtimes node,default,v8]
@@ -23,6 +26,7 @@ const ROOT = path.join(__dirname, '..')
 const BUILD_DIR = path.join(__dirname, 'build', 'go-test-exec')
 const X_WASI_GO = path.join(ROOT, 'bin', 'x-wasi-go')
 const GO_ENV = { ...process.env, GOOS: 'wasip1', GOARCH: 'wasm', GOTOOLCHAIN: 'local' }
+const NODE_FIRST_PATH = [path.dirname(process.execPath), process.env.PATH].join(path.delimiter)
 const TEST_ARGS = ['-test.short', '-test.count=1', '-test.timeout=300s', '-test.paniconexit0']
 
 // node:wasi running one test binary as go_wasip1_wasm_exec runs wasmtime.
@@ -36,8 +40,8 @@ WebAssembly.instantiate(fs.readFileSync(wasm), wasi.getImportObject()).then(({ i
 
 const RUNTIMES = {
   node: { name: 'node:wasi', command: (bin) => [process.execPath, '--no-warnings', '-e', NODE_WASI_EXEC, bin] },
-  default: { name: "@x/wasi default (auto), empty cache", command: (bin) => [X_WASI_GO, bin], freshCache: true },
-  v8: { name: "@x/wasi V8 mode", command: (bin) => [X_WASI_GO, bin], env: { X_WASI_GO_FLAGS: '--mode=v8' } },
+  default: { name: '@x/wasi default (auto), empty cache', command: (bin) => [X_WASI_GO, bin], freshCache: true },
+  v8: { name: '@x/wasi V8 mode', command: (bin) => [X_WASI_GO, bin], env: { X_WASI_GO_FLAGS: '--mode=v8' } },
 }
 
 function defaultPackages() {
@@ -67,7 +71,7 @@ function runOne(runtime, { bin, dir }, cache) {
   const child = spawnSync(command, [...args, ...TEST_ARGS], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'ignore'],
-    env: { ...process.env, ...runtime.env, X_WASI_CACHE_DIR: cache },
+    env: { ...process.env, PATH: NODE_FIRST_PATH, ...runtime.env, X_WASI_CACHE_DIR: cache },
     timeout: 600_000,
   })
   const seconds = Number(process.hrtime.bigint() - started) / 1e9

@@ -210,7 +210,8 @@ function xWasiRuntime(name, flags) {
     name,
     version: `x-wasi ${version}${flags ? ` (${flags})` : ''}`,
     exec: X_WASI_GO,
-    env: { X_WASI_GO_FLAGS: flags },
+    // The runner starts the `node` of PATH: the one running this script.
+    env: { X_WASI_GO_FLAGS: flags, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` },
   }
 }
 
