@@ -133,7 +133,15 @@ function main() {
   for (const r of rows) {
     process.stdout.write(`| ${r.name} | ${r.seconds.toFixed(1)} s | ${ratio(r.seconds, base?.seconds)} | ${r.passed}/${packages.length} | ${r.commonSeconds.toFixed(1)} s | ${ratio(r.commonSeconds, base?.commonSeconds)} |\n`)
   }
-  if (base && base.failed.length) process.stdout.write(`\nnode:wasi failed: ${base.failed.join(', ')}\n`)
+  if (!base || base.failed.length === 0) return
+  // A failed package stops early (a crash) or skips work: its wall time
+  // beside each runtime's shows what the "all packages" column compares.
+  process.stdout.write(`\nnode:wasi failed ${base.failed.length}; wall time of each of those packages:\n\n| package | ${rows.map((r) => r.name).join(' | ')} |\n| --- |${rows.map(() => ' --- |').join('')}\n`)
+  tests.forEach((test, i) => {
+    if (base.perPackage[i].status === null) return
+    const cells = rows.map((r) => `${r.perPackage[i].seconds.toFixed(2)} s${r.perPackage[i].status ? ` (${r.perPackage[i].status})` : ''}`)
+    process.stdout.write(`| ${test.pkg} | ${cells.join(' | ')} |\n`)
+  })
 }
 
 main()
