@@ -171,7 +171,7 @@ export interface EnvVar {
  * has written all of its output and the guest's (synchronously) by then;
  * Node's own exit would first wait for V8's background work (tier-up
  * compiles of the wasm that ran) and tear the isolate down, which takes
- * 70-120 ms after a Go test binary (docs/DESIGN.md, "Tiering").
+ * 70-125 ms after a Go test binary (docs/DESIGN.md, "Tiering").
  */
 export declare function exitNow(code: number): void
 

@@ -308,6 +308,7 @@ class WASI {
     if (outcome === null) {
       // wasmer refuses the module: the native path says so, as natively.
       this.#started = false
+      this.#tier = null
       return this.#startNative(bytes, imports)
     }
     return this.#finish(outcome.exitCode, outcome.calledExit)

@@ -343,6 +343,19 @@ describe('every case, native mode, auto', () => {
   }
 })
 
+test('the syscalls a V8-tier guest makes before the validation is known are syscalls of both names', () => {
+  const { UNSEEN_OUTSIDE } = require('../lib/v8-bridge')
+  const wasi = new WASI({ version: 'preview1' })
+  const names = [wasi.getImportObject().wasi_snapshot_preview1, new WASI({ version: 'unstable' }).getImportObject().wasi_unstable].map((imports) => Object.keys(imports))
+  for (const name of UNSEEN_OUTSIDE) {
+    for (const list of names) assert.ok(list.includes(name), `${name} is not a syscall`)
+  }
+  // Nothing that writes, reads a stream, opens or exits waits for nothing.
+  for (const name of ['fd_write', 'fd_read', 'path_open', 'proc_exit', 'poll_oneoff', 'fd_fdstat_set_flags']) {
+    assert.ok(!UNSEEN_OUTSIDE.has(name), name)
+  }
+})
+
 test('a module V8 runs but wasmer refuses (a tail call) fails as natively, from start(bytes) and x-wasi, and nothing it wrote comes out', async () => {
   const wabt = await require('wabt')()
   // It reads the clock (nothing outside can tell), then writes to stdout:
@@ -378,6 +391,7 @@ test('a module V8 runs but wasmer refuses (a tail call) fails as natively, from 
   try {
     const wasi = new WASI({ cacheDir: dir, stdout: fd })
     assert.throws(() => wasi.start(bytes), (err) => err instanceof WebAssembly.CompileError && err.message === native.message)
+    assert.equal(wasi.tier, null, 'no tier ran it')
   } finally {
     fs.closeSync(fd)
   }

@@ -347,7 +347,7 @@ async function main(argv, env = process.env) {
  * and the guest wrote is written by then (synchronously, to fds 1 and 2),
  * so after a run the addon ends the process at once: Node's own exit would
  * first wait for V8's background compiles of the wasm that ran, and tear
- * everything down, 70-120 ms after a Go test binary. Without a run
+ * everything down, 70-125 ms after a Go test binary. Without a run
  * (--version, a usage error), the addon is not even loaded for that.
  */
 function exitWith(code) {

@@ -80,7 +80,7 @@ pub fn empty_syscall(env: &Env) -> napi::Result<napi::bindgen_prelude::Unknown<'
 /// has written all of its output and the guest's (synchronously) by then;
 /// Node's own exit would first wait for V8's background work (tier-up
 /// compiles of the wasm that ran) and tear the isolate down, which takes
-/// 70-120 ms after a Go test binary (docs/DESIGN.md, "Tiering").
+/// 70-125 ms after a Go test binary (docs/DESIGN.md, "Tiering").
 #[napi]
 pub fn exit_now(code: i32) {
     // SAFETY: ends the process; no state of ours needs flushing.
