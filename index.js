@@ -284,15 +284,15 @@ class WASI {
   /**
    * Runs `bytes` (whose BLAKE3 `hash` chooseTier gave) on the V8 tier; when
    * V8 gives up before `_start` (nothing ran), on the native path, which
-   * reports the error. Also x-wasi's entry:
-   * it chooses the tier on its main thread and runs V8 in a worker with a
-   * big stack, which nothing terminates. `validation` is wasmer's
+   * reports the error. Also x-wasi's entry: it chooses the tier on its
+   * main thread and runs V8 where the stack is big enough (that thread, or
+   * a worker), which nothing terminates. `validation` is wasmer's
    * validation of `bytes` under way (`{ wait() }`), else it starts here.
    */
   [START_IN_V8](bytes, imports, hash, validation = CompiledModule.validateInBackground(bytes)) {
-    const prepared = v8Tier.prepare(bytes, this.#handle, validation)
+    const sighted = () => sightedInV8(CompiledModule.markSeen, hash, bytes, this.#compileOptions)
+    const prepared = v8Tier.prepare(bytes, this.#handle, validation, sighted)
     if (prepared === null) return this.#startNative(bytes, imports)
-    sightedInV8(CompiledModule.markSeen, hash, bytes, this.#compileOptions)
     this.#markStarted()
     this.#tier = 'v8'
     let outcome

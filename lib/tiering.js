@@ -85,8 +85,8 @@ function chooseTier(probe, bytes, options) {
 }
 
 /**
- * V8 runs the module: a sighting for the disk cache, as a native fast-tier
- * run is. Seen before, it gets Cranelift compiling in the background.
+ * V8 runs the module and wasmer finds it valid: a sighting for the disk
+ * cache, as a native fast-tier run is. Seen before, it gets Cranelift compiling in the background.
  * @param markSeen CompiledModule.markSeen
  */
 function sightedInV8(markSeen, hash, bytes, options) {

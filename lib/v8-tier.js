@@ -92,11 +92,18 @@ const GIVE_UP = Object.freeze({ toString: () => 'x-wasi: wasmer refuses this mod
  * guest meanwhile, up to its first syscall that can be seen outside the
  * process, or its end. A module wasmer refuses is then stopped (GIVE_UP
  * thrown through its frames) before anything it did could be seen, and
- * runs on the native path instead, which refuses it as natively.
+ * runs on the native path instead, which refuses it as natively; one it
+ * accepts is `onValid()`'s.
  */
-function verdict(validation) {
+function verdict(validation, onValid) {
   let valid
-  const isValid = () => (valid ??= validation.wait())
+  const isValid = () => {
+    if (valid === undefined) {
+      valid = validation.wait()
+      if (valid) onValid()
+    }
+    return valid
+  }
   return {
     isValid,
     beforeSeen() {
@@ -118,9 +125,12 @@ function verdict(validation) {
  *   (CompiledModule.probe's `v8Runnable`)
  * @param validation wasmer's validation of `bytes` under way on another
  *   thread (`{ wait(): boolean }`, CompiledModule.validateInBackground)
+ * @param onValid called once V8 runs the module and wasmer has found it
+ *   valid (a sighting for the disk cache): never for a module either
+ *   refuses
  */
-function prepare(bytes, handle, validation) {
-  const wasmer = verdict(validation)
+function prepare(bytes, handle, validation, onValid) {
+  const wasmer = verdict(validation, onValid)
   let instance
   try {
     const module = new WebAssembly.Module(bytes)
@@ -132,7 +142,7 @@ function prepare(bytes, handle, validation) {
     instance = new WebAssembly.Instance(module, imports)
     memory = instance.exports.memory
   } catch {
-    wasmer.isValid()
+    validation.wait()
     return null
   }
   const { _start: start, _initialize: initialize, memory } = instance.exports

@@ -282,8 +282,9 @@ pub fn probe_auto(bytes: &[u8], disk_cache: Option<DiskCache>) -> Probe {
 /// A module V8 runs counts as a sighting, as one `compile_auto` runs on the
 /// fast tier: whether the cache has seen it before (then Cranelift should
 /// compile it in the background, as `AutoCompiled::optimize_later`).
-/// Marked only once V8 runs it: a module V8 gives up on is marked by
-/// `compile_auto` on the native path, once.
+/// Marked only once V8 runs it and wasmer has found it valid: a module V8
+/// gives up on is marked by `compile_auto` on the native path, once, and
+/// one wasmer refuses never is (it has no optimized code to make).
 pub fn mark_seen(hash: &blake3::Hash, disk: DiskCache) -> bool {
     cache::seen_before(disk.dir, hash)
 }
