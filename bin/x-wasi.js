@@ -245,7 +245,8 @@ function runModule(run) {
   const choice = isMainThread ? chooseCliTier(run) : { tier: 'native' }
   if (choice.tier === 'v8') return runV8Tier(run, choice)
   const inWorker = run.mode === 'v8' && isMainThread && !mainThreadRunsWasm()
-  return inWorker ? runModuleInWorker(run) : runModuleHere(run)
+  // The bytes chooseCliTier read (the default engine), not read again.
+  return inWorker ? runModuleInWorker(run) : runModuleHere(run, { bytes: choice.bytes })
 }
 
 /**
