@@ -12,6 +12,7 @@
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
+const { median } = require('./report')
 
 const CHILD = path.join(__dirname, 'child.js')
 const BUILD_DIR = path.join(__dirname, 'build')
@@ -49,8 +50,6 @@ function runOnce(mode, wasm) {
   const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map(([, m, s]) => Number(m) * 60 + Number(s))
   return { cpu: seconds[0] + seconds[1], wall }
 }
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 function main() {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, workloads: { type: 'string', default: 'hello,cpu,big' } } })
