@@ -153,28 +153,30 @@ macro_rules! run {
     };
 }
 
+/// `direct`'s answer to a call, or wasi-common's glue's where `direct` has
+/// none (anything but success).
+macro_rules! direct_or_glue {
+    ($imp:ident :: $name:ident ($($arg:expr),*)) => {
+        match direct::$name($($arg),*) {
+            Some(errno) => Ok(errno),
+            None => run!($imp::$name($($arg),*)),
+        }
+    };
+}
+
 /// The body of one syscall: wasi-common's, a correction from `fixes`, or
 /// (the hottest of preview1) a direct call from `direct`, falling back to
 /// wasi-common's glue for anything but success.
 macro_rules! syscall_body {
     (preview1, args_sizes_get, $imp:ident, $ctx:ident, $memory:ident, [$argc:ident, $size:ident]) => {
-        match direct::args_sizes_get($ctx, $memory, $argc, $size) {
-            Some(errno) => Ok(errno),
-            None => run!($imp::args_sizes_get($ctx, $memory, $argc, $size)),
-        }
+        direct_or_glue!($imp::args_sizes_get($ctx, $memory, $argc, $size))
     };
     (preview1, environ_sizes_get, $imp:ident, $ctx:ident, $memory:ident, [$count:ident, $size:ident]) => {
-        match direct::environ_sizes_get($ctx, $memory, $count, $size) {
-            Some(errno) => Ok(errno),
-            None => run!($imp::environ_sizes_get($ctx, $memory, $count, $size)),
-        }
+        direct_or_glue!($imp::environ_sizes_get($ctx, $memory, $count, $size))
     };
     (preview1, clock_time_get, $imp:ident, $ctx:ident, $memory:ident, [$id:ident, $precision:ident, $time:ident]) => {
         clocks::clock_query($memory, $id, false, $time, &mut |memory, at| {
-            match direct::clock_time_get($ctx, memory, $id, $precision, at) {
-                Some(errno) => Ok(errno),
-                None => run!($imp::clock_time_get($ctx, memory, $id, $precision, at)),
-            }
+            direct_or_glue!($imp::clock_time_get($ctx, memory, $id, $precision, at))
         })
     };
     (preview1, fd_write, $imp:ident, $ctx:ident, $memory:ident, [$fd:ident, $iovs:ident, $len:ident, $out:ident]) => {
