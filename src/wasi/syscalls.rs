@@ -262,54 +262,24 @@ pub mod generic {
     use super::*;
     use wasi_common::snapshots::preview_1::wasi_snapshot_preview1 as imp;
 
-    pub fn args_sizes_get(
-        ctx: &mut WasiCtx,
-        memory: &mut GuestMemory<'_>,
-        a: i32,
-        b: i32,
-    ) -> Result<i32, Stop> {
-        run!(imp::args_sizes_get(ctx, memory, a, b))
+    macro_rules! glue_only {
+        ($(fn $name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+            pub fn $name(
+                ctx: &mut WasiCtx,
+                memory: &mut GuestMemory<'_>,
+                $($arg: $ty),*
+            ) -> Result<i32, Stop> {
+                run!(imp::$name(ctx, memory $(, $arg)*))
+            }
+        )*};
     }
 
-    pub fn environ_sizes_get(
-        ctx: &mut WasiCtx,
-        memory: &mut GuestMemory<'_>,
-        a: i32,
-        b: i32,
-    ) -> Result<i32, Stop> {
-        run!(imp::environ_sizes_get(ctx, memory, a, b))
-    }
-
-    pub fn clock_time_get(
-        ctx: &mut WasiCtx,
-        memory: &mut GuestMemory<'_>,
-        id: i32,
-        precision: i64,
-        at: i32,
-    ) -> Result<i32, Stop> {
-        run!(imp::clock_time_get(ctx, memory, id, precision, at))
-    }
-
-    pub fn fd_write(
-        ctx: &mut WasiCtx,
-        memory: &mut GuestMemory<'_>,
-        fd: i32,
-        iovs: i32,
-        len: i32,
-        out: i32,
-    ) -> Result<i32, Stop> {
-        run!(imp::fd_write(ctx, memory, fd, iovs, len, out))
-    }
-
-    pub fn fd_read(
-        ctx: &mut WasiCtx,
-        memory: &mut GuestMemory<'_>,
-        fd: i32,
-        iovs: i32,
-        len: i32,
-        out: i32,
-    ) -> Result<i32, Stop> {
-        run!(imp::fd_read(ctx, memory, fd, iovs, len, out))
+    glue_only! {
+        fn args_sizes_get(count: i32, size: i32);
+        fn environ_sizes_get(count: i32, size: i32);
+        fn clock_time_get(id: i32, precision: i64, at: i32);
+        fn fd_write(fd: i32, iovs: i32, len: i32, out: i32);
+        fn fd_read(fd: i32, iovs: i32, len: i32, out: i32);
     }
 }
 
