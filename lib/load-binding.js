@@ -62,11 +62,12 @@ function bindingLoadError(cause, manifest = pkg) {
   const name = platformName(process.platform, process.arch, libc)
   const wanted = `${manifest.name}-${name}`
   const detected = `${process.platform}/${process.arch}${libc ? ` (${libc})` : ''}, Node.js ${process.version}`
+  const prebuilt = prebuiltPlatforms(manifest)
   const lines = [`${manifest.name}: could not load its native addon for ${detected}.`]
-  if (!prebuiltPlatforms(manifest).includes(name)) {
+  if (!prebuilt.includes(name)) {
     lines.push(
       `There is no prebuilt addon for this platform (it would be the package ${wanted});`,
-      `prebuilt addons exist for: ${prebuiltPlatforms(manifest).join(', ')}.`,
+      `prebuilt addons exist for: ${prebuilt.join(', ')}.`,
     )
   } else if (manifest.optionalDependencies?.[wanted]) {
     lines.push(
