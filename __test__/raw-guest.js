@@ -291,6 +291,13 @@ async function watToWasm(wat, name = 'guest.wat') {
   }
 }
 
+/** `{ name: wat }` compiled: `{ name: bytes }` (benchmarks' guests). */
+async function watsToWasm(sources) {
+  const bytes = {}
+  for (const [name, wat] of Object.entries(sources)) bytes[name] = await watToWasm(wat, `${name}.wat`)
+  return bytes
+}
+
 /** Builds the guest for `steps`: { wat, bytes }. */
 async function buildGuest(steps, options) {
   const wat = guestWat(steps, options)
@@ -354,6 +361,7 @@ module.exports = {
   iovZeros,
   guestWat,
   watToWasm,
+  watsToWasm,
   buildGuest,
   decodeResults,
   parseDirents,

@@ -22,6 +22,7 @@ const { Worker, isMainThread, parentPort, workerData } = require('node:worker_th
 const NodeWASI = require('node:wasi').WASI
 const { WASI, compile } = require(path.join(__dirname, '..'))
 const report = require('./report')
+const { watsToWasm } = require('../__test__/raw-guest')
 
 const HELLO = path.join(__dirname, '..', 'examples', 'hello', 'hello.wasm')
 
@@ -47,20 +48,6 @@ const GROW_WAT = `(module
       (i32.store8 (local.get $p) (i32.const 1))
       (local.set $p (i32.add (local.get $p) (i32.const 4096)))
       (br_if $next (i32.lt_u (local.get $p) (i32.const ${65536 * 1025}))))))`
-
-async function wasmOf(sources) {
-  const wabt = await require('wabt')()
-  const out = {}
-  for (const [name, source] of Object.entries(sources)) {
-    const parsed = wabt.parseWat(`${name}.wat`, source)
-    try {
-      out[name] = Buffer.from(parsed.toBinary({}).buffer)
-    } finally {
-      parsed.destroy()
-    }
-  }
-  return out
-}
 
 /** Host functions: `empty` returns its argument, `memory` reads a byte of wasi.memory. */
 function hostFunctions(memoryOf) {
@@ -157,7 +144,7 @@ async function main() {
   const calls = Number(values.calls)
   const runs = Number(values.runs)
   const starts = Number(values.starts)
-  const bytes = await wasmOf({ withCalls: loopWat(calls, true), without: loopWat(calls, false), grow: GROW_WAT })
+  const bytes = await watsToWasm({ withCalls: loopWat(calls, true), without: loopWat(calls, false), grow: GROW_WAT })
   const v8With = new WebAssembly.Module(bytes.withCalls)
   const v8Without = new WebAssembly.Module(bytes.without)
 

@@ -22,6 +22,7 @@ const path = require('node:path')
 const { parseArgs } = require('node:util')
 const { WASI } = require(path.join(__dirname, '..'))
 const report = require('./report')
+const { watsToWasm } = require('../__test__/raw-guest')
 
 const GUESTS = {
   spin: `(module (memory (export "memory") 1) (func (export "_start") (loop (br 0))))`,
@@ -36,15 +37,6 @@ const GUESTS = {
     (memory (export "memory") 1)
     (data (i32.const 0) "\\10\\00\\00\\00\\10\\00\\00\\00")
     (func (export "_start") (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 100)))))`,
-}
-
-async function compileGuests() {
-  const wabt = await require('wabt')()
-  const bytes = {}
-  for (const [name, source] of Object.entries(GUESTS)) {
-    bytes[name] = Buffer.from(wabt.parseWat(`${name}.wat`, source).toBinary({}).buffer)
-  }
-  return bytes
 }
 
 /** A pipe read end no one writes to, kept open by a sleeping child. */
@@ -164,7 +156,7 @@ async function main() {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' }, timeout: { type: 'string', default: '200' }, json: { type: 'boolean', default: false } } })
   const runs = Number(values.runs)
   const timeout = Number(values.timeout)
-  const bytes = await compileGuests()
+  const bytes = await watsToWasm(GUESTS)
   const rows = []
   for (const guest of Object.keys(GUESTS)) {
     const mine = []

@@ -27,6 +27,7 @@ const { parseArgs } = require('node:util')
 const NodeWASI = require('node:wasi').WASI
 const { WASI, compile } = require(path.join(__dirname, '..'))
 const report = require('./report')
+const { watsToWasm } = require('../__test__/raw-guest')
 
 // Memory layout: nwritten/sizes at 0..8, one iovec at 16 -> 1 byte at 32.
 const SYSCALLS = {
@@ -70,21 +71,10 @@ function wat(name, calls) {
       (br_if $next (i32.lt_u (local.get $i) (i32.const ${calls}))))))`
 }
 
-async function compileWat(calls) {
-  const wabt = await require('wabt')()
-  const modules = {}
+function compileWat(calls) {
   const sources = Object.fromEntries(Object.keys(SYSCALLS).map((name) => [name, wat(name, calls)]))
   sources.guest_loop = guestLoopWat()
-  for (const [name, source] of Object.entries(sources)) {
-    const parsed = wabt.parseWat(`${name}.wat`, source)
-    try {
-      parsed.validate()
-      modules[name] = Buffer.from(parsed.toBinary({}).buffer)
-    } finally {
-      parsed.destroy()
-    }
-  }
-  return modules
+  return watsToWasm(sources)
 }
 
 const stdout = fs.openSync('/dev/null', 'w')
